@@ -1,0 +1,26 @@
+# ptmalloc-rs: build, demonstrate and test the LD_PRELOAD malloc.
+LIB := target/release/libptmalloc_rs.so
+
+.PHONY: all build test demo help clean lint
+
+all: build ## build target/release/libptmalloc_rs.so (the default)
+
+build: ## build the library (cargo build --release)
+	cargo build --release
+
+test: build ## unit tests, every c_tests/ program under the preload, real programs; ends "N passed, M failed"
+	scripts/run-tests
+
+demo: build ## the per-thread arena walkthrough: /proc/PID/maps and strace at each stage
+	scripts/walkthrough
+
+lint: ## cargo fmt --check and cargo clippy
+	cargo fmt --check
+	cargo clippy --release --all-targets -- -D warnings
+
+clean: ## remove build products
+	cargo clean
+	rm -rf build
+
+help: ## this list
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-7s %s\n", $$1, $$2}'

@@ -1,0 +1,158 @@
+//! The allocation entry points behind the C API (glibc's `__libc_malloc`,
+//! `__libc_free` & co): pick the arena, take its lock, deal with mmap'd
+//! chunks, which belong to no arena. The C conventions (errno, NULL,
+//! `realloc(p, 0)`) are `api`'s business; here a failure is `None` or an
+//! errno value.
+
+use crate::arena;
+use crate::arenas;
+use crate::check::malloc_printerr;
+use crate::chunk::*;
+use crate::mmapped;
+use crate::sys;
+use core::ptr::NonNull;
+
+/// Why an allocation failed: the errno value C callers see.
+pub type Errno = i32;
+
+#[inline]
+fn non_null(p: *mut u8) -> Result<NonNull<u8>, Errno> {
+    NonNull::new(p).ok_or(libc::ENOMEM)
+}
+
+pub fn malloc(n: usize) -> Result<NonNull<u8>, Errno> {
+    let nb = checked_request2size(n).ok_or(libc::ENOMEM)?;
+    // SAFETY: arenas live for the whole process.
+    let av = unsafe { arena::lock(arenas::arena_for_thread()) };
+    non_null(av.malloc(nb))
+}
+
+/// The chunk behind a user pointer, with the cheap sanity checks glibc makes
+/// before trusting its header: aligned, and not wrapping around the
+/// address space.
+///
+/// # Safety
+/// `mem` must be a pointer the program got from this allocator (a bad one is
+/// caught where the checks can see it; otherwise behaviour is undefined, as
+/// with glibc).
+unsafe fn chunk_of(mem: *mut u8, what: &str) -> (Chunk, usize) {
+    let p = Chunk::from_mem(mem);
+    if !is_aligned(p.addr()) {
+        malloc_printerr(what);
+    }
+    // SAFETY: forwarded from the caller.
+    let size = unsafe { p.size() };
+    if p.addr() > size.wrapping_neg() {
+        malloc_printerr(what);
+    }
+    (p, size)
+}
+
+/// # Safety
+/// `mem` is null or a live pointer from this allocator.
+pub unsafe fn free(mem: *mut u8) {
+    if mem.is_null() {
+        return;
+    }
+    // SAFETY: forwarded from the caller.
+    let (p, _) = unsafe { chunk_of(mem, "free(): invalid pointer") };
+    // SAFETY: the header was readable above.
+    if unsafe { p.is_mmapped() } {
+        let _errno = sys::KeepErrno::new();
+        // SAFETY: a live mmap'd chunk, given up by the caller.
+        unsafe { mmapped::free_chunk(p) };
+        return;
+    }
+    // SAFETY: as above.
+    let Some(owner) = (unsafe { arenas::arena_for_chunk(p) }) else {
+        malloc_printerr("free(): invalid pointer");
+    };
+    // SAFETY: arenas live for the whole process.
+    let av = unsafe { arena::lock(owner) };
+    av.free_chunk(p);
+}
+
+/// `realloc` for a non-null pointer and a non-zero size.
+///
+/// # Safety
+/// `mem` is a live pointer from this allocator.
+pub unsafe fn realloc(mem: *mut u8, n: usize) -> Result<NonNull<u8>, Errno> {
+    // SAFETY: forwarded from the caller.
+    let (p, old_size) = unsafe { chunk_of(mem, "realloc(): invalid pointer") };
+    let nb = checked_request2size(n).ok_or(libc::ENOMEM)?;
+    // SAFETY: the header was readable above.
+    if unsafe { p.is_mmapped() } {
+        // SAFETY: a live mmap'd chunk.
+        if let Some(q) = unsafe { mmapped::remap_chunk(p, nb) } {
+            return non_null(q.mem());
+        }
+        if old_size - SIZE_SZ >= nb {
+            return non_null(mem);
+        }
+        let new = malloc(n)?;
+        // SAFETY: the old chunk's user part is old_size - 16 bytes, all
+        // smaller than the new block; the blocks are distinct.
+        unsafe {
+            core::ptr::copy_nonoverlapping(mem, new.as_ptr(), old_size - CHUNK_HDR_SZ);
+            mmapped::unmap_chunk(p);
+        }
+        return Ok(new);
+    }
+    // SAFETY: as above.
+    let Some(owner) = (unsafe { arenas::arena_for_chunk(p) }) else {
+        malloc_printerr("realloc(): invalid pointer");
+    };
+    // SAFETY: arenas live for the whole process.
+    let av = unsafe { arena::lock(owner) };
+    non_null(av.realloc(p, nb))
+}
+
+pub fn calloc(n: usize, size: usize) -> Result<NonNull<u8>, Errno> {
+    let bytes = n.checked_mul(size).ok_or(libc::ENOMEM)?;
+    let nb = checked_request2size(bytes).ok_or(libc::ENOMEM)?;
+    let (mem, dirty) = {
+        // SAFETY: arenas live for the whole process.
+        let av = unsafe { arena::lock(arenas::arena_for_thread()) };
+        av.calloc(nb)
+    };
+    let mem = non_null(mem)?;
+    // SAFETY: the chunk is ours and has at least `dirty` usable bytes.
+    unsafe { core::ptr::write_bytes(mem.as_ptr(), 0, dirty) };
+    Ok(mem)
+}
+
+/// glibc's memalign rules: alignments up to 16 are plain malloc, others are
+/// raised to at least MINSIZE and to a power of two; more than half the
+/// address space is EINVAL.
+pub fn memalign(alignment: usize, n: usize) -> Result<NonNull<u8>, Errno> {
+    if alignment <= MALLOC_ALIGNMENT {
+        return malloc(n);
+    }
+    if alignment > usize::MAX / 2 + 1 {
+        return Err(libc::EINVAL);
+    }
+    let alignment = alignment.max(MINSIZE).next_power_of_two();
+    let nb = checked_request2size(n).ok_or(libc::ENOMEM)?;
+    // SAFETY: arenas live for the whole process.
+    let av = unsafe { arena::lock(arenas::arena_for_thread()) };
+    non_null(av.memalign(alignment, nb))
+}
+
+/// # Safety
+/// `mem` is null or a live pointer from this allocator.
+pub unsafe fn usable_size(mem: *mut u8) -> usize {
+    if mem.is_null() {
+        return 0;
+    }
+    let p = Chunk::from_mem(mem);
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        if p.is_mmapped() {
+            p.size() - CHUNK_HDR_SZ
+        } else if p.inuse() {
+            p.size() - SIZE_SZ
+        } else {
+            0
+        }
+    }
+}

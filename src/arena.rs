@@ -1,0 +1,1182 @@
+//! One arena: glibc's `struct malloc_state`, and the allocation logic that
+//! runs inside it while its lock is held (glibc's `_int_malloc`, `_int_free`,
+//! `_int_realloc`, `_int_memalign`, `malloc_consolidate`, `sysmalloc`,
+//! `systrim`).
+//!
+//! The story of a request of chunk size `nb`, in the order it is tried:
+//! 1. the fastbin of exactly that size (LIFO, no coalescing);
+//! 2. the small bin of exactly that size;
+//!    (a large request first consolidates the fastbins, so fragments merge);
+//! 3. the unsorted bin, oldest first: an exact fit is taken at once, a small
+//!    request may split the last remainder (locality), everything else is
+//!    sorted into its small or large bin;
+//! 4. for a large request, the best fit in its own (sorted) large bin;
+//! 5. the smallest non-empty bin above, found through the binmap, split;
+//! 6. the top chunk, split; if too small, consolidate fastbins and retry, or
+//!    grow the arena (`sysmalloc`), or map the request on its own.
+//!
+//! A free chunk that is not in a fastbin is never next to another free chunk
+//! or to top: `free` merges it with both neighbours first.
+//!
+//! Invariants the code relies on (the heap checker of later work checks them):
+//! - every chunk reached from a bin or from `top` lies in memory this arena
+//!   got from the kernel (the brk heap or its mmap'd fall-back regions);
+//! - `top` is followed by nothing: its size reaches the end of the region,
+//!   and its P bit is always set;
+//! - `system_mem` is the number of bytes the arena holds from the kernel.
+//!
+//! Links are checked as glibc checks them before being followed or
+//! rewritten; a failed check reports with glibc's message and aborts.
+
+use core::cell::UnsafeCell;
+use core::mem::offset_of;
+use core::sync::atomic::Ordering::Relaxed;
+
+use crate::bins::*;
+use crate::check::malloc_printerr;
+use crate::chunk::*;
+use crate::lock::Lock;
+use crate::mmapped;
+use crate::sys;
+use crate::tunables::{self, MP, PERTURB_BYTE};
+
+/// `flags` bit: the arena's memory is not one contiguous brk region.
+pub const NONCONTIGUOUS_BIT: i32 = 2;
+/// The main arena falls back to mappings of at least this size when brk fails.
+const MMAP_AS_MORECORE_SIZE: usize = 1024 * 1024;
+/// Most chunks sorted out of the unsorted bin by one request.
+const MAX_UNSORTED_ITERS: usize = 10000;
+
+/// glibc 2.36's `struct malloc_state`, field for field.
+#[repr(C)]
+pub struct Arena {
+    /// Protects every other field and every chunk of the arena's heaps.
+    pub mutex: Lock,
+    pub flags: i32,
+    pub have_fastchunks: i32,
+    pub fastbins: [Chunk; NFASTBINS],
+    pub top: Chunk,
+    pub last_remainder: Chunk,
+    /// `bins[2i-2]`, `bins[2i-1]` are the `fd`, `bk` of bin `i`.
+    pub bins: [Chunk; NBINS * 2 - 2],
+    pub binmap: [u32; BINMAPSIZE],
+    pub next: *mut Arena,
+    pub next_free: *mut Arena,
+    pub attached_threads: usize,
+    pub system_mem: usize,
+    pub max_system_mem: usize,
+}
+
+const _: () = assert!(core::mem::size_of::<Arena>() == 0x898);
+const _: () = assert!(offset_of!(Arena, top) == 96 && offset_of!(Arena, bins) == 112);
+
+impl Arena {
+    /// An arena with no memory and uninitialised bins (see `Locked::init`).
+    pub const fn new() -> Arena {
+        Arena {
+            mutex: Lock::new(),
+            flags: 0,
+            have_fastchunks: 0,
+            fastbins: [Chunk::NULL; NFASTBINS],
+            top: Chunk::NULL,
+            last_remainder: Chunk::NULL,
+            bins: [Chunk::NULL; NBINS * 2 - 2],
+            binmap: [0; BINMAPSIZE],
+            next: core::ptr::null_mut(),
+            next_free: core::ptr::null_mut(),
+            attached_threads: 0,
+            system_mem: 0,
+            max_system_mem: 0,
+        }
+    }
+}
+
+/// An arena in a `static`: shared between threads, changed only under its
+/// lock.
+#[repr(transparent)]
+pub struct ArenaCell(UnsafeCell<Arena>);
+
+// SAFETY: every access to the inner arena other than its (atomic) mutex goes
+// through `Locked`, which exists only while the mutex is held.
+unsafe impl Sync for ArenaCell {}
+
+impl ArenaCell {
+    pub const fn new() -> Self {
+        ArenaCell(UnsafeCell::new(Arena::new()))
+    }
+    pub fn get(&self) -> *mut Arena {
+        self.0.get()
+    }
+}
+
+/// The main arena: a static, usable on the very first call, grown with brk.
+pub static MAIN_ARENA: ArenaCell = ArenaCell::new();
+
+pub fn main_arena() -> *mut Arena {
+    MAIN_ARENA.get()
+}
+
+/// The arena's mutex, without touching any other field.
+///
+/// # Safety
+/// `av` must point to a live arena.
+pub unsafe fn mutex<'a>(av: *mut Arena) -> &'a Lock {
+    // SAFETY: the mutex is an atomic, shared by design; the reference covers
+    // only that field, never the fields the lock holder mutates.
+    unsafe { &*(&raw const (*av).mutex) }
+}
+
+/// Proof that the holder has the arena's lock (or that the process has a
+/// single thread): the allocation logic hangs off it. Dropping it unlocks.
+pub struct Locked {
+    av: *mut Arena,
+    took_lock: bool,
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        if self.took_lock {
+            // SAFETY: `av` is live for as long as the process (arenas are
+            // never freed).
+            unsafe { mutex(self.av) }.unlock();
+        }
+    }
+}
+
+/// Locks `av` (skipped while the process has one thread) and initialises its
+/// bins on first use.
+///
+/// # Safety
+/// `av` must point to an arena that lives for the rest of the process.
+pub unsafe fn lock(av: *mut Arena) -> Locked {
+    let took_lock = !sys::single_threaded();
+    if took_lock {
+        // SAFETY: forwarded from the caller.
+        unsafe { mutex(av) }.lock();
+    }
+    let locked = Locked { av, took_lock };
+    // SAFETY: the lock is held; bin 1's fd is null only before `init`.
+    if unsafe { (*av).bins[0].is_null() } {
+        locked.init();
+    }
+    locked
+}
+
+impl Locked {
+    pub fn arena(&self) -> *mut Arena {
+        self.av
+    }
+
+    #[inline]
+    fn is_main(&self) -> bool {
+        core::ptr::eq(self.av, main_arena())
+    }
+
+    /// NON_MAIN_ARENA for chunks of a thread arena, 0 for the main arena.
+    #[inline]
+    fn arena_bit(&self) -> usize {
+        if self.is_main() { 0 } else { NON_MAIN_ARENA }
+    }
+
+    #[inline]
+    fn contiguous(&self) -> bool {
+        // SAFETY: the lock is held (type invariant).
+        unsafe { (*self.av).flags & NONCONTIGUOUS_BIT == 0 }
+    }
+
+    /// Bin `i` as a fake chunk whose fd/bk are `bins[2i-2]`, `bins[2i-1]`.
+    /// Its other header words overlap neighbouring fields and are never
+    /// written through it.
+    #[inline]
+    fn bin_at(&self, i: usize) -> Chunk {
+        Chunk::from_ptr(
+            self.av
+                .cast::<u8>()
+                .wrapping_add(offset_of!(Arena, bins) + (i - 1) * 2 * SIZE_SZ)
+                .wrapping_sub(CHUNK_HDR_SZ),
+        )
+    }
+
+    #[inline]
+    fn unsorted(&self) -> Chunk {
+        self.bin_at(UNSORTED)
+    }
+
+    #[inline]
+    fn top(&self) -> Chunk {
+        // SAFETY: the lock is held.
+        unsafe { (*self.av).top }
+    }
+
+    #[inline]
+    fn set_top(&self, c: Chunk) {
+        // SAFETY: the lock is held.
+        unsafe { (*self.av).top = c }
+    }
+
+    #[inline]
+    fn system_mem(&self) -> usize {
+        // SAFETY: the lock is held.
+        unsafe { (*self.av).system_mem }
+    }
+
+    #[inline]
+    fn mark_bin(&self, i: usize) {
+        // SAFETY: the lock is held.
+        unsafe { (*self.av).binmap[idx2block(i)] |= idx2bit(i) }
+    }
+
+    /// Empty bins pointing at themselves, top at the unsorted bin with size
+    /// 0 (the size word is `last_remainder`, null), so the first request
+    /// goes to `sysmalloc`.
+    #[cold]
+    fn init(&self) {
+        for i in 1..NBINS {
+            let b = self.bin_at(i);
+            // SAFETY: fd/bk of a bin are entries of this arena's bins array.
+            unsafe {
+                b.set_fd(b);
+                b.set_bk(b);
+            }
+        }
+        // SAFETY: the lock is held.
+        unsafe {
+            if !self.is_main() {
+                (*self.av).flags |= NONCONTIGUOUS_BIT;
+            }
+            (*self.av).have_fastchunks = 0;
+        }
+        self.set_top(self.unsorted());
+    }
+
+    // ----------------------------------------------------------------------
+    // Bin lists
+    // ----------------------------------------------------------------------
+
+    /// Takes a free chunk off its doubly linked bin (and off the nextsize
+    /// list, for the first chunk of its size in a large bin).
+    fn unlink(&self, p: Chunk) {
+        // SAFETY: `p` is a free chunk of this arena (it was found in a bin
+        // or as a free neighbour); its links are checked before use, so a
+        // corrupted list aborts instead of writing through a wild pointer.
+        unsafe {
+            if p.size() != p.next().prev_size() {
+                malloc_printerr("corrupted size vs. prev_size");
+            }
+            let fd = p.fd();
+            let bk = p.bk();
+            if fd.bk() != p || bk.fd() != p {
+                malloc_printerr("corrupted double-linked list");
+            }
+            fd.set_bk(bk);
+            bk.set_fd(fd);
+            if !in_smallbin_range(p.size()) && !p.fd_nextsize().is_null() {
+                if p.fd_nextsize().bk_nextsize() != p || p.bk_nextsize().fd_nextsize() != p {
+                    malloc_printerr("corrupted double-linked list (not small)");
+                }
+                if fd.fd_nextsize().is_null() {
+                    // `fd` (same size) becomes its size's head.
+                    if p.fd_nextsize() == p {
+                        fd.set_fd_nextsize(fd);
+                        fd.set_bk_nextsize(fd);
+                    } else {
+                        fd.set_fd_nextsize(p.fd_nextsize());
+                        fd.set_bk_nextsize(p.bk_nextsize());
+                        p.fd_nextsize().set_bk_nextsize(fd);
+                        p.bk_nextsize().set_fd_nextsize(fd);
+                    }
+                } else {
+                    p.fd_nextsize().set_bk_nextsize(p.bk_nextsize());
+                    p.bk_nextsize().set_fd_nextsize(p.fd_nextsize());
+                }
+            }
+        }
+    }
+
+    /// Puts free chunk `p` of `size` at the head of the unsorted bin.
+    fn push_unsorted(&self, p: Chunk, size: usize, corrupt_msg: &str) {
+        let bck = self.unsorted();
+        // SAFETY: `p` is a free chunk of this arena; the unsorted bin's head
+        // link is checked before it is rewritten.
+        unsafe {
+            let fwd = bck.fd();
+            if fwd.bk() != bck {
+                malloc_printerr(corrupt_msg);
+            }
+            if !in_smallbin_range(size) {
+                p.set_fd_nextsize(Chunk::NULL);
+                p.set_bk_nextsize(Chunk::NULL);
+            }
+            p.set_fd(fwd);
+            p.set_bk(bck);
+            bck.set_fd(p);
+            fwd.set_bk(p);
+        }
+    }
+
+    /// Files a chunk taken from the unsorted bin into its small or large bin.
+    fn file_into_bin(&self, victim: Chunk, size: usize) {
+        // SAFETY: `victim` is a free chunk of this arena, off every list;
+        // the chunks of the target bin are this arena's, and the links that
+        // are rewritten are checked first.
+        unsafe {
+            let (index, mut bck, mut fwd);
+            if in_smallbin_range(size) {
+                index = smallbin_index(size);
+                bck = self.bin_at(index);
+                fwd = bck.fd();
+            } else {
+                index = largebin_index(size);
+                bck = self.bin_at(index);
+                fwd = bck.fd();
+                if fwd == bck {
+                    victim.set_fd_nextsize(victim);
+                    victim.set_bk_nextsize(victim);
+                } else if size < bck.bk().size() {
+                    // Smaller than everything: goes last.
+                    fwd = bck;
+                    bck = bck.bk();
+                    let largest = fwd.fd();
+                    victim.set_fd_nextsize(largest);
+                    victim.set_bk_nextsize(largest.bk_nextsize());
+                    largest.bk_nextsize().set_fd_nextsize(victim);
+                    largest.set_bk_nextsize(victim);
+                } else {
+                    while size < fwd.size() {
+                        fwd = fwd.fd_nextsize();
+                    }
+                    if size == fwd.size() {
+                        // Not the first of its size: stays off the nextsize list.
+                        fwd = fwd.fd();
+                    } else {
+                        victim.set_fd_nextsize(fwd);
+                        victim.set_bk_nextsize(fwd.bk_nextsize());
+                        if fwd.bk_nextsize().fd_nextsize() != fwd {
+                            malloc_printerr("malloc(): largebin double linked list corrupted (nextsize)");
+                        }
+                        fwd.set_bk_nextsize(victim);
+                        victim.bk_nextsize().set_fd_nextsize(victim);
+                    }
+                    bck = fwd.bk();
+                    if bck.fd() != fwd {
+                        malloc_printerr("malloc(): largebin double linked list corrupted (bk)");
+                    }
+                }
+            }
+            self.mark_bin(index);
+            victim.set_bk(bck);
+            victim.set_fd(fwd);
+            fwd.set_bk(victim);
+            bck.set_fd(victim);
+        }
+    }
+
+    // ----------------------------------------------------------------------
+    // Handing out a chunk
+    // ----------------------------------------------------------------------
+
+    /// Cuts free chunk `victim` (of `size`, off every list) to `nb` bytes and
+    /// returns the remainder, which the caller files. Only headers are
+    /// written: a remainder that goes to a bin also needs `set_foot` (top has
+    /// no footer: nothing follows it).
+    #[inline]
+    fn split(&self, victim: Chunk, size: usize, nb: usize) -> Chunk {
+        let rem = victim.plus(nb);
+        let rem_size = size - nb;
+        // SAFETY: both chunks lie inside `victim`, a free chunk of this arena.
+        unsafe {
+            victim.set_head(nb | PREV_INUSE | self.arena_bit());
+            rem.set_head(rem_size | PREV_INUSE);
+        }
+        rem
+    }
+
+    /// Marks `victim` (off every list, `size` bytes) in use without splitting.
+    #[inline]
+    fn take_whole(&self, victim: Chunk, size: usize) {
+        // SAFETY: `victim` is a free heap chunk of this arena with a next chunk.
+        unsafe {
+            victim.set_prev_inuse_at(size);
+            if !self.is_main() {
+                victim.set_head(victim.head() | NON_MAIN_ARENA);
+            }
+        }
+    }
+
+    #[inline]
+    fn hand_out(&self, victim: Chunk, nb: usize) -> *mut u8 {
+        let mem = victim.mem();
+        alloc_perturb(mem, nb - SIZE_SZ);
+        mem
+    }
+
+    // ----------------------------------------------------------------------
+    // malloc
+    // ----------------------------------------------------------------------
+
+    /// Finds or makes a chunk of at least `nb` bytes (a chunk size from
+    /// `request2size`); null when the kernel has nothing more to give.
+    pub fn malloc(&self, nb: usize) -> *mut u8 {
+        // 1. Fastbin of exactly this size.
+        if nb <= tunables::max_fast() {
+            let idx = fastbin_index(nb);
+            // SAFETY: the lock is held; fastbin chunks are this arena's and
+            // the revealed link is checked for alignment before use.
+            unsafe {
+                let slot = &raw mut (*self.av).fastbins[idx];
+                let victim = *slot;
+                if !victim.is_null() {
+                    if !is_aligned(victim.addr()) {
+                        malloc_printerr("malloc(): unaligned fastbin chunk detected 2");
+                    }
+                    *slot = reveal_fd(victim);
+                    if fastbin_index(victim.size()) != idx {
+                        malloc_printerr("malloc(): memory corruption (fast)");
+                    }
+                    return self.hand_out(victim, nb);
+                }
+            }
+        }
+
+        // 2. Small bin of exactly this size.
+        let mut idx;
+        if in_smallbin_range(nb) {
+            idx = smallbin_index(nb);
+            let bin = self.bin_at(idx);
+            // SAFETY: small-bin chunks are this arena's; the link is checked.
+            unsafe {
+                let victim = bin.bk();
+                if victim != bin {
+                    let bck = victim.bk();
+                    if bck.fd() != victim {
+                        malloc_printerr("malloc(): smallbin double linked list corrupted");
+                    }
+                    self.take_whole(victim, nb);
+                    bin.set_bk(bck);
+                    bck.set_fd(bin);
+                    return self.hand_out(victim, nb);
+                }
+            }
+        } else {
+            idx = largebin_index(nb);
+            // SAFETY: the lock is held.
+            if unsafe { (*self.av).have_fastchunks } != 0 {
+                self.consolidate();
+            }
+        }
+
+        loop {
+            // 3. Sort the unsorted bin, taking an exact fit on the way.
+            if let Some(mem) = self.sort_unsorted(nb) {
+                return mem;
+            }
+            // 4. Best fit in the request's own large bin.
+            if !in_smallbin_range(nb) {
+                if let Some(mem) = self.best_fit_in_large_bin(idx, nb) {
+                    return mem;
+                }
+            }
+            // 5. The smallest chunk of a bigger bin.
+            if let Some(mem) = self.next_bigger_bin(idx + 1, nb) {
+                return mem;
+            }
+            // 6. Top.
+            let top = self.top();
+            // SAFETY: top is this arena's (or the initial fake top, size 0).
+            let size = unsafe { top.size() };
+            if size > self.system_mem() {
+                malloc_printerr("malloc(): corrupted top size");
+            }
+            if size >= nb + MINSIZE {
+                let rem = self.split(top, size, nb);
+                self.set_top(rem);
+                return self.hand_out(top, nb);
+            }
+            // SAFETY: the lock is held.
+            if unsafe { (*self.av).have_fastchunks } != 0 {
+                self.consolidate();
+                if in_smallbin_range(nb) {
+                    idx = smallbin_index(nb);
+                }
+                continue;
+            }
+            return self.sysmalloc(nb);
+        }
+    }
+
+    /// Step 3: empties the unsorted bin (up to MAX_UNSORTED_ITERS chunks),
+    /// returning an exact fit or a split of the last remainder.
+    fn sort_unsorted(&self, nb: usize) -> Option<*mut u8> {
+        let unsorted = self.unsorted();
+        let mut iters = 0;
+        // SAFETY: unsorted chunks are this arena's; every size and link is
+        // checked as glibc does before the chunk is moved.
+        unsafe {
+            loop {
+                let victim = unsorted.bk();
+                if victim == unsorted {
+                    return None;
+                }
+                let bck = victim.bk();
+                let size = victim.size();
+                let next = victim.plus(size);
+                if victim.head() <= 2 * SIZE_SZ || size > self.system_mem() {
+                    malloc_printerr("malloc(): invalid size (unsorted)");
+                }
+                if next.head() < 2 * SIZE_SZ || next.head() > self.system_mem() {
+                    malloc_printerr("malloc(): invalid next size (unsorted)");
+                }
+                if next.prev_size() & !SIZE_BITS != size {
+                    malloc_printerr("malloc(): mismatching next->prev_size (unsorted)");
+                }
+                if bck.fd() != victim || victim.fd() != unsorted {
+                    malloc_printerr("malloc(): unsorted double linked list corrupted");
+                }
+                if next.prev_inuse() {
+                    malloc_printerr("malloc(): invalid next->prev_inuse (unsorted)");
+                }
+
+                // A small request and the last remainder alone in the bin:
+                // split it, so consecutive small requests sit together.
+                if in_smallbin_range(nb)
+                    && bck == unsorted
+                    && victim == (*self.av).last_remainder
+                    && size > nb + MINSIZE
+                {
+                    let rem = self.split(victim, size, nb);
+                    rem.set_foot(size - nb);
+                    unsorted.set_fd(rem);
+                    unsorted.set_bk(rem);
+                    rem.set_fd(unsorted);
+                    rem.set_bk(unsorted);
+                    if !in_smallbin_range(size - nb) {
+                        rem.set_fd_nextsize(Chunk::NULL);
+                        rem.set_bk_nextsize(Chunk::NULL);
+                    }
+                    (*self.av).last_remainder = rem;
+                    return Some(self.hand_out(victim, nb));
+                }
+
+                unsorted.set_bk(bck);
+                bck.set_fd(unsorted);
+
+                if size == nb {
+                    self.take_whole(victim, size);
+                    return Some(self.hand_out(victim, nb));
+                }
+                self.file_into_bin(victim, size);
+
+                iters += 1;
+                if iters >= MAX_UNSORTED_ITERS {
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Step 4: the smallest chunk of at least `nb` in large bin `idx`.
+    fn best_fit_in_large_bin(&self, idx: usize, nb: usize) -> Option<*mut u8> {
+        let bin = self.bin_at(idx);
+        // SAFETY: large-bin chunks are this arena's; `unlink` checks links.
+        unsafe {
+            let largest = bin.fd();
+            if largest == bin || largest.size() < nb {
+                return None;
+            }
+            // Walk up from the smallest size.
+            let mut victim = largest.bk_nextsize();
+            while victim.size() < nb {
+                victim = victim.bk_nextsize();
+            }
+            // Prefer a chunk that is not on the nextsize list: cheaper unlink.
+            if victim != bin.bk() && victim.size() == victim.fd().size() {
+                victim = victim.fd();
+            }
+            Some(self.carve(victim, nb, false))
+        }
+    }
+
+    /// Step 5: scans the binmap from bin `idx` upwards for a non-empty bin
+    /// and carves the request from its smallest (last) chunk.
+    fn next_bigger_bin(&self, mut idx: usize, nb: usize) -> Option<*mut u8> {
+        if idx >= NBINS {
+            return None;
+        }
+        let mut block = idx2block(idx);
+        // SAFETY: the lock is held; bins and their chunks are this arena's.
+        unsafe {
+            let mut map = (*self.av).binmap[block];
+            let mut bit = idx2bit(idx);
+            loop {
+                if bit > map || bit == 0 {
+                    // Nothing at or above `bit` in this block: next block.
+                    loop {
+                        block += 1;
+                        if block >= BINMAPSIZE {
+                            return None;
+                        }
+                        map = (*self.av).binmap[block];
+                        if map != 0 {
+                            break;
+                        }
+                    }
+                    idx = block << BINMAPSHIFT;
+                    bit = 1;
+                }
+                while bit & map == 0 {
+                    idx += 1;
+                    bit <<= 1;
+                }
+                let bin = self.bin_at(idx);
+                let victim = bin.bk();
+                if victim == bin {
+                    // A stale bit: clear it and go on.
+                    map &= !bit;
+                    (*self.av).binmap[block] = map;
+                    idx += 1;
+                    bit <<= 1;
+                    continue;
+                }
+                return Some(self.carve(victim, nb, in_smallbin_range(nb)));
+            }
+        }
+    }
+
+    /// Unlinks free chunk `victim` and hands out `nb` bytes of it; a
+    /// remainder big enough to be a chunk goes to the unsorted bin (and
+    /// becomes the last remainder when `remember` is set).
+    fn carve(&self, victim: Chunk, nb: usize, remember: bool) -> *mut u8 {
+        // SAFETY: `victim` is a free chunk found in one of this arena's bins.
+        let size = unsafe { victim.size() };
+        self.unlink(victim);
+        if size - nb < MINSIZE {
+            self.take_whole(victim, size);
+        } else {
+            let rem = self.split(victim, size, nb);
+            // SAFETY: the remainder lies inside `victim`, which is ours.
+            unsafe { rem.set_foot(size - nb) };
+            self.push_unsorted(rem, size - nb, "malloc(): corrupted unsorted chunks");
+            if remember {
+                // SAFETY: the lock is held.
+                unsafe { (*self.av).last_remainder = rem };
+            }
+        }
+        self.hand_out(victim, nb)
+    }
+
+    // ----------------------------------------------------------------------
+    // Growing and shrinking
+    // ----------------------------------------------------------------------
+
+    /// Top is too small for `nb`: map the request on its own if it is big,
+    /// else grow the arena and split the new top.
+    #[cold]
+    fn sysmalloc(&self, nb: usize) -> *mut u8 {
+        if nb >= tunables::mmap_threshold() {
+            if let Some(p) = mmapped::map_chunk(nb) {
+                return p.mem();
+            }
+        }
+        if self.is_main() {
+            self.grow_main(nb);
+        }
+        // SAFETY: the lock is held; maybe-grown top is this arena's.
+        unsafe {
+            let (max, sys) = (&raw mut (*self.av).max_system_mem, (*self.av).system_mem);
+            if sys > *max {
+                *max = sys;
+            }
+        }
+        let top = self.top();
+        // SAFETY: top is this arena's.
+        let size = unsafe { top.size() };
+        if size >= nb + MINSIZE {
+            let rem = self.split(top, size, nb);
+            self.set_top(rem);
+            return self.hand_out(top, nb);
+        }
+        core::ptr::null_mut()
+    }
+
+    /// Grows the main arena by at least `nb` + top_pad bytes: with brk
+    /// while the break is ours to move, else with a mapping of at least
+    /// 1 MiB (the arena is then non-contiguous for good).
+    fn grow_main(&self, nb: usize) {
+        let page = sys::page_size();
+        let old_top = self.top();
+        // SAFETY: top is this arena's (or the fake initial top, size 0).
+        let old_size = unsafe { old_top.size() };
+        let old_end = old_top.addr() + old_size;
+
+        let Some(mut size) = nb.checked_add(MP.top_pad.load(Relaxed) + MINSIZE) else {
+            return;
+        };
+        if self.contiguous() {
+            size -= old_size;
+        }
+        size = align_up(size, page);
+
+        let mut brk = if size > 0 && size <= isize::MAX as usize {
+            sys::sbrk_by(size as isize)
+        } else {
+            None
+        };
+        let mut snd_brk: Option<*mut u8> = None;
+        if brk.is_none() {
+            // Something is in the way of the break: map instead.
+            if self.contiguous() {
+                size = align_up(size + old_size, page);
+            }
+            size = size.max(MMAP_AS_MORECORE_SIZE);
+            if size > nb {
+                if let Some(m) = sys::map_rw(size) {
+                    brk = Some(m);
+                    snd_brk = Some(m.wrapping_add(size));
+                    // SAFETY: the lock is held.
+                    unsafe { (*self.av).flags |= NONCONTIGUOUS_BIT };
+                }
+            }
+        }
+        let Some(brk) = brk else { return };
+        let brk_addr = brk as usize;
+        let _ = MP
+            .sbrk_base
+            .compare_exchange(0, brk_addr, Relaxed, Relaxed);
+        // SAFETY: the lock is held; all chunk writes below are inside memory
+        // we just obtained or inside the old top.
+        unsafe {
+            (*self.av).system_mem += size;
+
+            if brk_addr == old_end && snd_brk.is_none() {
+                // The simple case: the break moved on from the end of top.
+                old_top.set_head((old_size + size) | PREV_INUSE);
+                return;
+            }
+            if self.contiguous() && old_size != 0 && brk_addr < old_end {
+                malloc_printerr("break adjusted to free malloc space");
+            }
+
+            // A fresh region: start top there, aligned. When the break is
+            // contiguous, also ask for what the old top cannot give any more
+            // (it will not merge) and for whatever rounds the end to a page.
+            let misalign = (brk_addr + CHUNK_HDR_SZ) & ALIGN_MASK;
+            let aligned_brk = if misalign != 0 {
+                brk_addr + MALLOC_ALIGNMENT - misalign
+            } else {
+                brk_addr
+            };
+            let mut correction = 0usize;
+            if self.contiguous() {
+                if old_size != 0 {
+                    // A foreign sbrk moved the break: count the gap as ours.
+                    (*self.av).system_mem += brk_addr - old_end;
+                }
+                correction = (aligned_brk - brk_addr) + old_size;
+                let end = brk_addr + size + correction;
+                correction += align_up(end, page) - end;
+                snd_brk = sys::sbrk_by(correction as isize);
+                if snd_brk.is_none() {
+                    correction = 0;
+                    snd_brk = sys::sbrk_by(0);
+                }
+            } else if snd_brk.is_none() {
+                snd_brk = sys::sbrk_by(0);
+            }
+            let Some(end) = snd_brk else { return };
+            // `end` is the break before the correction was added.
+            let new_top = Chunk::from_ptr(aligned_brk as *mut u8);
+            new_top.set_head((end as usize - aligned_brk + correction) | PREV_INUSE);
+            (*self.av).system_mem += correction;
+            self.set_top(new_top);
+
+            if old_size != 0 {
+                // Fence off the old top: two tiny in-use headers so nothing
+                // ever merges across the gap, and free what is left of it.
+                let keep = (old_size - MINSIZE) & !ALIGN_MASK;
+                old_top.set_head(keep | PREV_INUSE);
+                old_top.plus(keep).set_head(2 * SIZE_SZ | PREV_INUSE);
+                old_top
+                    .plus(keep + 2 * SIZE_SZ)
+                    .set_head(2 * SIZE_SZ | PREV_INUSE);
+                if keep >= MINSIZE {
+                    self.free_chunk(old_top);
+                }
+            }
+        }
+    }
+
+    /// Gives the top of a contiguous main arena back to the kernel with a
+    /// negative sbrk, keeping `pad` bytes; true if anything was released.
+    pub fn systrim(&self, pad: usize) -> bool {
+        let page = sys::page_size();
+        let top = self.top();
+        // SAFETY: top is this arena's.
+        let top_size = unsafe { top.size() };
+        let Some(top_area) = top_size.checked_sub(MINSIZE + 1) else {
+            return false;
+        };
+        if top_area <= pad {
+            return false;
+        }
+        let extra = align_down(top_area - pad, page);
+        if extra == 0 {
+            return false;
+        }
+        // Only if the break is still where our top ends (nobody else moved it).
+        if sys::sbrk_by(0) != Some(top.plus(top_size).as_ptr()) {
+            return false;
+        }
+        let _ = sys::sbrk_by(-(extra as isize));
+        let Some(new_brk) = sys::sbrk_by(0) else {
+            return false;
+        };
+        let released = (top.addr() + top_size).wrapping_sub(new_brk as usize);
+        if released == 0 || released > extra {
+            return false;
+        }
+        // SAFETY: the lock is held; top's header is still ours.
+        unsafe {
+            (*self.av).system_mem -= released;
+            top.set_head((top_size - released) | PREV_INUSE);
+        }
+        true
+    }
+
+    // ----------------------------------------------------------------------
+    // free
+    // ----------------------------------------------------------------------
+
+    /// Frees heap chunk `p` of this arena (not an mmap'd one).
+    pub fn free_chunk(&self, p: Chunk) {
+        // SAFETY: `p` was handed out by this arena (the caller found its arena
+        // from its header); its neighbours are checked before being trusted.
+        unsafe {
+            let size = p.size();
+            if size < MINSIZE || !is_aligned(size) {
+                malloc_printerr("free(): invalid size");
+            }
+            if size <= tunables::max_fast() {
+                let next_head = p.plus(size).head();
+                if next_head <= 2 * SIZE_SZ || next_head & !SIZE_BITS >= self.system_mem() {
+                    malloc_printerr("free(): invalid next size (fast)");
+                }
+                free_perturb(p.mem(), size - CHUNK_HDR_SZ);
+                (*self.av).have_fastchunks = 1;
+                let idx = fastbin_index(size);
+                let slot = &raw mut (*self.av).fastbins[idx];
+                let old = *slot;
+                if old == p {
+                    malloc_printerr("double free or corruption (fasttop)");
+                }
+                if !old.is_null() && fastbin_index(old.size()) != idx {
+                    malloc_printerr("invalid fastbin entry (free)");
+                }
+                store_fd(p, old);
+                *slot = p;
+                return;
+            }
+            self.free_merging(p, size);
+        }
+    }
+
+    /// The non-fastbin part of free: merge with free neighbours and top,
+    /// file in the unsorted bin, and consolidate/trim after a big free.
+    fn free_merging(&self, mut p: Chunk, mut size: usize) {
+        // SAFETY: as in `free_chunk`.
+        unsafe {
+            let next = p.plus(size);
+            if p == self.top() {
+                malloc_printerr("double free or corruption (top)");
+            }
+            if self.contiguous() && next.addr() >= self.top().addr() + self.top().size() {
+                malloc_printerr("double free or corruption (out)");
+            }
+            if !next.prev_inuse() {
+                malloc_printerr("double free or corruption (!prev)");
+            }
+            let next_size = next.size();
+            if next.head() <= 2 * SIZE_SZ || next_size >= self.system_mem() {
+                malloc_printerr("free(): invalid next size (normal)");
+            }
+            free_perturb(p.mem(), size - CHUNK_HDR_SZ);
+
+            if !p.prev_inuse() {
+                let prev_size = p.prev_size();
+                size += prev_size;
+                p = p.minus(prev_size);
+                if p.size() != prev_size {
+                    malloc_printerr("corrupted size vs. prev_size while consolidating");
+                }
+                self.unlink(p);
+            }
+            if next != self.top() {
+                if !next.inuse_at(0) {
+                    self.unlink(next);
+                    size += next_size;
+                } else {
+                    next.clear_prev_inuse_at(0);
+                }
+                self.push_unsorted(p, size, "free(): corrupted unsorted chunks");
+                p.set_head(size | PREV_INUSE);
+                p.set_foot(size);
+            } else {
+                size += next_size;
+                p.set_head(size | PREV_INUSE);
+                self.set_top(p);
+            }
+
+            if size >= FASTBIN_CONSOLIDATION_THRESHOLD {
+                if (*self.av).have_fastchunks != 0 {
+                    self.consolidate();
+                }
+                if self.is_main() && self.top().size() >= MP.trim_threshold.load(Relaxed) {
+                    self.systrim(MP.top_pad.load(Relaxed));
+                }
+            }
+        }
+    }
+
+    /// Empties every fastbin, merging each chunk with its free neighbours
+    /// (or top) and filing the result in the unsorted bin.
+    pub fn consolidate(&self) {
+        let unsorted = self.unsorted();
+        // SAFETY: the lock is held; fastbin chunks are this arena's and are
+        // checked (alignment, size class) before their neighbours are used.
+        unsafe {
+            (*self.av).have_fastchunks = 0;
+            for idx in 0..NFASTBINS {
+                let slot = &raw mut (*self.av).fastbins[idx];
+                let mut p = *slot;
+                *slot = Chunk::NULL;
+                while !p.is_null() {
+                    if !is_aligned(p.addr()) {
+                        malloc_printerr("malloc_consolidate(): unaligned fastbin chunk detected");
+                    }
+                    if fastbin_index(p.size()) != idx {
+                        malloc_printerr("malloc_consolidate(): invalid chunk size");
+                    }
+                    let next_p = reveal_fd(p);
+                    let mut size = p.size();
+                    let next = p.plus(size);
+                    let next_size = next.size();
+                    if !p.prev_inuse() {
+                        let prev_size = p.prev_size();
+                        size += prev_size;
+                        p = p.minus(prev_size);
+                        if p.size() != prev_size {
+                            malloc_printerr("corrupted size vs. prev_size in fastbins");
+                        }
+                        self.unlink(p);
+                    }
+                    if next != self.top() {
+                        if !next.inuse_at(0) {
+                            size += next_size;
+                            self.unlink(next);
+                        } else {
+                            next.clear_prev_inuse_at(0);
+                        }
+                        // Front insertion without the free-path check (as glibc).
+                        let first = unsorted.fd();
+                        unsorted.set_fd(p);
+                        first.set_bk(p);
+                        if !in_smallbin_range(size) {
+                            p.set_fd_nextsize(Chunk::NULL);
+                            p.set_bk_nextsize(Chunk::NULL);
+                        }
+                        p.set_head(size | PREV_INUSE);
+                        p.set_bk(unsorted);
+                        p.set_fd(first);
+                        p.set_foot(size);
+                    } else {
+                        size += next_size;
+                        p.set_head(size | PREV_INUSE);
+                        self.set_top(p);
+                    }
+                    p = next_p;
+                }
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------------
+    // calloc, realloc, memalign
+    // ----------------------------------------------------------------------
+
+    /// malloc for calloc: returns the memory and how many of its first bytes
+    /// may hold old data and need clearing (memory fresh from the kernel is
+    /// already zero).
+    pub fn calloc(&self, nb: usize) -> (*mut u8, usize) {
+        let old_top = self.top();
+        // SAFETY: top is this arena's (or the fake initial top, size 0).
+        let mut old_top_size = unsafe { old_top.size() };
+        if self.is_main() && self.contiguous() {
+            // Below the highest break ever reached, memory may have been
+            // used (and trimmed, or merged into top) before.
+            // SAFETY: the lock is held.
+            let high = MP.sbrk_base.load(Relaxed) + unsafe { (*self.av).max_system_mem };
+            old_top_size = old_top_size.max(high.saturating_sub(old_top.addr()));
+        } else {
+            old_top_size = usize::MAX;
+        }
+        let mem = self.malloc(nb);
+        if mem.is_null() {
+            return (mem, 0);
+        }
+        let p = Chunk::from_mem(mem);
+        // SAFETY: `p` was just handed out by this arena or mapped.
+        unsafe {
+            if p.is_mmapped() {
+                return (mem, if perturbing() { p.size() - CHUNK_HDR_SZ } else { 0 });
+            }
+            let mut csz = p.size();
+            if !perturbing() && p == old_top && csz > old_top_size {
+                csz = old_top_size;
+            }
+            (mem, csz - SIZE_SZ)
+        }
+    }
+
+    /// Resizes heap chunk `oldp` of this arena to `nb` bytes: in place when
+    /// it is shrinking or the next chunk (free, or top) has room, else by
+    /// malloc-copy-free. Null (and `oldp` untouched) when memory is short.
+    pub fn realloc(&self, oldp: Chunk, nb: usize) -> *mut u8 {
+        // SAFETY: `oldp` is an in-use heap chunk of this arena (the caller
+        // checked its header); neighbours are checked before being trusted.
+        unsafe {
+            let old_size = oldp.size();
+            if oldp.head() <= 2 * SIZE_SZ || old_size >= self.system_mem() {
+                malloc_printerr("realloc(): invalid old size");
+            }
+            let next = oldp.plus(old_size);
+            let next_size = next.size();
+            if next.head() <= 2 * SIZE_SZ || next_size >= self.system_mem() {
+                malloc_printerr("realloc(): invalid next size");
+            }
+            let (newp, new_size);
+            if old_size >= nb {
+                newp = oldp;
+                new_size = old_size;
+            } else if next == self.top() && old_size + next_size >= nb + MINSIZE {
+                // Grow into top.
+                oldp.set_size_keep_flags(nb);
+                let top = oldp.plus(nb);
+                top.set_head((old_size + next_size - nb) | PREV_INUSE);
+                self.set_top(top);
+                return oldp.mem();
+            } else if next != self.top() && !next.inuse() && old_size + next_size >= nb {
+                // Grow into the free next chunk.
+                self.unlink(next);
+                newp = oldp;
+                new_size = old_size + next_size;
+            } else {
+                let mem = self.malloc(nb);
+                if mem.is_null() {
+                    return mem;
+                }
+                let q = Chunk::from_mem(mem);
+                if q == next {
+                    // malloc handed out the very next chunk: merge instead of copying.
+                    newp = oldp;
+                    new_size = old_size + q.size();
+                } else {
+                    core::ptr::copy_nonoverlapping(oldp.mem(), mem, old_size - SIZE_SZ);
+                    self.free_chunk(oldp);
+                    return mem;
+                }
+            }
+            // Give back what is left over beyond `nb`.
+            if new_size - nb < MINSIZE {
+                newp.set_size_keep_flags(new_size);
+                newp.set_prev_inuse_at(new_size);
+            } else {
+                let rem = newp.plus(nb);
+                newp.set_size_keep_flags(nb);
+                rem.set_head((new_size - nb) | PREV_INUSE | self.arena_bit());
+                rem.set_prev_inuse_at(new_size - nb);
+                self.free_chunk(rem);
+            }
+            newp.mem()
+        }
+    }
+
+    /// A chunk of `nb` bytes whose memory is aligned to `alignment` (a power
+    /// of two ≥ MINSIZE): over-allocate, free the misaligned lead and the
+    /// tail.
+    pub fn memalign(&self, alignment: usize, nb: usize) -> *mut u8 {
+        let Some(padded) = nb
+            .checked_add(alignment + MINSIZE)
+            .and_then(checked_request2size)
+        else {
+            return core::ptr::null_mut();
+        };
+        let m = self.malloc(padded);
+        if m.is_null() {
+            return m;
+        }
+        let mut p = Chunk::from_mem(m);
+        // SAFETY: `p` was just handed out by this arena (or mapped) and is at
+        // least `nb + alignment + MINSIZE` bytes, so every chunk written
+        // below lies inside it.
+        unsafe {
+            if (m as usize) % alignment != 0 {
+                let aligned_mem = align_up(m as usize, alignment);
+                let mut lead = aligned_mem - CHUNK_HDR_SZ - p.addr();
+                if lead < MINSIZE {
+                    lead += alignment;
+                }
+                let newp = p.plus(lead);
+                let new_size = p.size() - lead;
+                if p.is_mmapped() {
+                    newp.set_prev_size(p.prev_size() + lead);
+                    newp.set_head(new_size | IS_MMAPPED);
+                    return newp.mem();
+                }
+                newp.set_head(new_size | PREV_INUSE | self.arena_bit());
+                newp.set_prev_inuse_at(new_size);
+                p.set_size_keep_flags(lead);
+                self.free_chunk(p);
+                p = newp;
+            }
+            if !p.is_mmapped() {
+                let size = p.size();
+                if size > nb + MINSIZE {
+                    let rem = p.plus(nb);
+                    rem.set_head((size - nb) | PREV_INUSE | self.arena_bit());
+                    p.set_size_keep_flags(nb);
+                    self.free_chunk(rem);
+                }
+            }
+            p.mem()
+        }
+    }
+
+    /// Puts back everything fastbins hold and trims top (malloc_trim's first
+    /// half; used by fork-free paths and tests).
+    pub fn trim(&self, pad: usize) -> bool {
+        self.consolidate();
+        self.is_main() && self.systrim(pad)
+    }
+}
+
+#[inline]
+fn perturbing() -> bool {
+    PERTURB_BYTE.load(Relaxed) != 0
+}
+
+#[inline]
+fn alloc_perturb(mem: *mut u8, n: usize) {
+    let b = PERTURB_BYTE.load(Relaxed);
+    if b != 0 {
+        // SAFETY: `mem` is a chunk just handed out with at least `n` usable bytes.
+        unsafe { core::ptr::write_bytes(mem, b ^ 0xff, n) };
+    }
+}
+
+#[inline]
+fn free_perturb(mem: *mut u8, n: usize) {
+    let b = PERTURB_BYTE.load(Relaxed);
+    if b != 0 {
+        // SAFETY: `mem` is a chunk being freed with at least `n` bytes.
+        unsafe { core::ptr::write_bytes(mem, b, n) };
+    }
+}

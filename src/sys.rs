@@ -1,0 +1,180 @@
+//! The kernel, and nothing else: every system call the allocator makes goes
+//! through this module.
+//!
+//! Contract of each function: sizes are whole pages where a mapping is made or
+//! changed (callers round), failure is reported as `None`/`false` and never
+//! as a panic, and nothing here allocates. `errno` is left as the kernel set it;
+//! the API layer decides what the caller sees.
+//!
+//! Choices worth knowing:
+//! - The main arena grows with libc's `sbrk`, not a raw `brk` syscall: libc
+//!   caches the break (`__curbrk`), and any other `sbrk` user in the process
+//!   relies on that cache being right. `sbrk(0)` answers from the cache, so it
+//!   costs no system call; strace shows exactly one `brk` per growth.
+//! - Pages are given back with `MADV_DONTNEED`, not `MADV_FREE`: RSS drops at
+//!   once, which is what people watching `/proc/PID/status` expect, and what
+//!   glibc does.
+
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+/// Page size, read once from the auxiliary vector (no allocation, valid
+/// before libc's constructors have run).
+pub fn page_size() -> usize {
+    static PAGE: AtomicUsize = AtomicUsize::new(0);
+    let cached = PAGE.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    // SAFETY: getauxval only reads the auxiliary vector the kernel gave us.
+    let from_auxv = unsafe { libc::getauxval(libc::AT_PAGESZ) } as usize;
+    let page = if from_auxv.is_power_of_two() { from_auxv } else { 4096 };
+    PAGE.store(page, Ordering::Relaxed);
+    page
+}
+
+/// Moves the program break by `increment` bytes and returns the old break,
+/// or `None` when the kernel refuses (something is mapped in the way, or
+/// RLIMIT_DATA). `sbrk_by(0)` returns the current break.
+pub fn sbrk_by(increment: isize) -> Option<*mut u8> {
+    // SAFETY: sbrk only changes the break; memory between the old and new
+    // break belongs to us, and libc keeps its cached break consistent.
+    let old = unsafe { libc::sbrk(increment as libc::intptr_t) };
+    if old as isize == -1 { None } else { Some(old.cast()) }
+}
+
+/// A fresh private anonymous mapping of `size` bytes (zero-filled), or `None`.
+pub fn map_anonymous(size: usize, prot: i32, extra_flags: i32) -> Option<*mut u8> {
+    // SAFETY: an anonymous mapping at an address of the kernel's choice cannot
+    // overlap anything we or the program already use.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            size,
+            prot,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra_flags,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED { None } else { Some(p.cast()) }
+}
+
+/// A read-write anonymous mapping.
+pub fn map_rw(size: usize) -> Option<*mut u8> {
+    map_anonymous(size, libc::PROT_READ | libc::PROT_WRITE, 0)
+}
+
+/// Unmaps `[addr, addr + size)`.
+///
+/// # Safety
+/// The range must be a mapping (or part of one) that the allocator owns and
+/// that no live allocation still uses.
+pub unsafe fn unmap(addr: *mut u8, size: usize) -> bool {
+    // SAFETY: the caller gives up the range (see the function's contract).
+    unsafe { libc::munmap(addr.cast(), size) == 0 }
+}
+
+/// Resizes the mapping at `addr`, possibly moving it; `None` when it cannot.
+///
+/// # Safety
+/// `[addr, addr + old_size)` must be a whole mapping the allocator owns.
+pub unsafe fn remap(addr: *mut u8, old_size: usize, new_size: usize) -> Option<*mut u8> {
+    // SAFETY: the caller owns the whole mapping; MREMAP_MAYMOVE lets the
+    // kernel pick a new place and copy the page tables, never the data.
+    let p = unsafe { libc::mremap(addr.cast(), old_size, new_size, libc::MREMAP_MAYMOVE) };
+    if p == libc::MAP_FAILED { None } else { Some(p.cast()) }
+}
+
+/// Writes all of `bytes` to file descriptor `fd`, retrying on short writes.
+pub fn write_all(fd: i32, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: the slice is valid for reads of its length.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n <= 0 {
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            return;
+        }
+        bytes = &bytes[n as usize..];
+    }
+}
+
+/// Ends the process with SIGABRT, as glibc does after a corruption report.
+pub fn abort() -> ! {
+    // SAFETY: abort never returns and does not allocate.
+    unsafe { libc::abort() }
+}
+
+/// The calling thread's errno.
+pub fn errno() -> i32 {
+    // SAFETY: __errno_location always returns the thread's valid errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Sets the calling thread's errno.
+pub fn set_errno(value: i32) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = value }
+}
+
+unsafe extern "C" {
+    /// glibc (2.32+) keeps this true while the process has never had a second
+    /// thread; it is cleared before `pthread_create` starts one.
+    static __libc_single_threaded: u8;
+}
+
+/// True while the process has only ever had one thread, so arena locks can
+/// be skipped (as glibc's own malloc does).
+#[inline]
+pub fn single_threaded() -> bool {
+    // SAFETY: a byte that libc writes only from the single thread that
+    // exists while it is true; reading a stale `false` only costs a lock.
+    unsafe { core::ptr::read_volatile(&raw const __libc_single_threaded) != 0 }
+}
+
+/// Sleeps while `*word == expected` (FUTEX_WAIT_PRIVATE); spurious wake-ups
+/// are the caller's to handle.
+pub fn futex_wait(word: &AtomicU32, expected: u32) {
+    // SAFETY: the futex word is a live, aligned u32 for the whole call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            core::ptr::null::<libc::timespec>(),
+        );
+    }
+}
+
+/// Wakes one thread sleeping on `word`.
+pub fn futex_wake_one(word: &AtomicU32) {
+    // SAFETY: as in `futex_wait`.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            1,
+        );
+    }
+}
+
+/// Keeps the caller's errno across system calls that may clobber it
+/// (munmap, sbrk on the free path: `free` must preserve errno).
+pub struct KeepErrno(i32);
+
+impl KeepErrno {
+    #[inline]
+    pub fn new() -> Self {
+        KeepErrno(errno())
+    }
+}
+
+impl Drop for KeepErrno {
+    #[inline]
+    fn drop(&mut self) {
+        set_errno(self.0);
+    }
+}
