@@ -126,7 +126,7 @@ export! {
     /// of two multiple of `sizeof(void *)`; returns 0, EINVAL or ENOMEM.
     fn posix_memalign (out: *mut *mut c_void, alignment: usize, n: usize) -> i32 {
         let word = core::mem::size_of::<usize>();
-        if alignment == 0 || alignment % word != 0 || !(alignment / word).is_power_of_two() {
+        if alignment == 0 || !alignment.is_multiple_of(word) || !(alignment / word).is_power_of_two() {
             return libc::EINVAL;
         }
         let p = to_c(alloc::memalign(alignment, n));

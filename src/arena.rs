@@ -123,7 +123,7 @@ pub fn main_arena() -> *mut Arena {
 pub unsafe fn mutex<'a>(av: *mut Arena) -> &'a Lock {
     // SAFETY: the mutex is an atomic, shared by design; the reference covers
     // only that field, never the fields the lock holder mutates.
-    unsafe { &*(&raw const (*av).mutex) }
+    unsafe { &(*av).mutex }
 }
 
 /// Proof that the holder has the arena's lock (or that the process has a
@@ -163,10 +163,6 @@ pub unsafe fn lock(av: *mut Arena) -> Locked {
 }
 
 impl Locked {
-    pub fn arena(&self) -> *mut Arena {
-        self.av
-    }
-
     #[inline]
     fn is_main(&self) -> bool {
         core::ptr::eq(self.av, main_arena())
@@ -352,7 +348,9 @@ impl Locked {
                         victim.set_fd_nextsize(fwd);
                         victim.set_bk_nextsize(fwd.bk_nextsize());
                         if fwd.bk_nextsize().fd_nextsize() != fwd {
-                            malloc_printerr("malloc(): largebin double linked list corrupted (nextsize)");
+                            malloc_printerr(
+                                "malloc(): largebin double linked list corrupted (nextsize)",
+                            );
                         }
                         fwd.set_bk_nextsize(victim);
                         victim.bk_nextsize().set_fd_nextsize(victim);
@@ -471,10 +469,10 @@ impl Locked {
                 return mem;
             }
             // 4. Best fit in the request's own large bin.
-            if !in_smallbin_range(nb) {
-                if let Some(mem) = self.best_fit_in_large_bin(idx, nb) {
-                    return mem;
-                }
+            if !in_smallbin_range(nb)
+                && let Some(mem) = self.best_fit_in_large_bin(idx, nb)
+            {
+                return mem;
             }
             // 5. The smallest chunk of a bigger bin.
             if let Some(mem) = self.next_bigger_bin(idx + 1, nb) {
@@ -672,10 +670,10 @@ impl Locked {
     /// else grow the arena and split the new top.
     #[cold]
     fn sysmalloc(&self, nb: usize) -> *mut u8 {
-        if nb >= tunables::mmap_threshold() {
-            if let Some(p) = mmapped::map_chunk(nb) {
-                return p.mem();
-            }
+        if nb >= tunables::mmap_threshold()
+            && let Some(p) = mmapped::map_chunk(nb)
+        {
+            return p.mem();
         }
         if self.is_main() {
             self.grow_main(nb);
@@ -728,20 +726,18 @@ impl Locked {
                 size = align_up(size + old_size, page);
             }
             size = size.max(MMAP_AS_MORECORE_SIZE);
-            if size > nb {
-                if let Some(m) = sys::map_rw(size) {
-                    brk = Some(m);
-                    snd_brk = Some(m.wrapping_add(size));
-                    // SAFETY: the lock is held.
-                    unsafe { (*self.av).flags |= NONCONTIGUOUS_BIT };
-                }
+            if size > nb
+                && let Some(m) = sys::map_rw(size)
+            {
+                brk = Some(m);
+                snd_brk = Some(m.wrapping_add(size));
+                // SAFETY: the lock is held.
+                unsafe { (*self.av).flags |= NONCONTIGUOUS_BIT };
             }
         }
         let Some(brk) = brk else { return };
         let brk_addr = brk as usize;
-        let _ = MP
-            .sbrk_base
-            .compare_exchange(0, brk_addr, Relaxed, Relaxed);
+        let _ = MP.sbrk_base.compare_exchange(0, brk_addr, Relaxed, Relaxed);
         // SAFETY: the lock is held; all chunk writes below are inside memory
         // we just obtained or inside the old top.
         unsafe {
@@ -794,10 +790,10 @@ impl Locked {
                 // ever merges across the gap, and free what is left of it.
                 let keep = (old_size - MINSIZE) & !ALIGN_MASK;
                 old_top.set_head(keep | PREV_INUSE);
-                old_top.plus(keep).set_head(2 * SIZE_SZ | PREV_INUSE);
+                old_top.plus(keep).set_head((2 * SIZE_SZ) | PREV_INUSE);
                 old_top
                     .plus(keep + 2 * SIZE_SZ)
-                    .set_head(2 * SIZE_SZ | PREV_INUSE);
+                    .set_head((2 * SIZE_SZ) | PREV_INUSE);
                 if keep >= MINSIZE {
                     self.free_chunk(old_top);
                 }
@@ -1026,7 +1022,14 @@ impl Locked {
         // SAFETY: `p` was just handed out by this arena or mapped.
         unsafe {
             if p.is_mmapped() {
-                return (mem, if perturbing() { p.size() - CHUNK_HDR_SZ } else { 0 });
+                return (
+                    mem,
+                    if perturbing() {
+                        p.size() - CHUNK_HDR_SZ
+                    } else {
+                        0
+                    },
+                );
             }
             let mut csz = p.size();
             if !perturbing() && p == old_top && csz > old_top_size {
@@ -1118,7 +1121,7 @@ impl Locked {
         // least `nb + alignment + MINSIZE` bytes, so every chunk written
         // below lies inside it.
         unsafe {
-            if (m as usize) % alignment != 0 {
+            if !(m as usize).is_multiple_of(alignment) {
                 let aligned_mem = align_up(m as usize, alignment);
                 let mut lead = aligned_mem - CHUNK_HDR_SZ - p.addr();
                 if lead < MINSIZE {
@@ -1150,11 +1153,19 @@ impl Locked {
         }
     }
 
-    /// Puts back everything fastbins hold and trims top (malloc_trim's first
-    /// half; used by fork-free paths and tests).
-    pub fn trim(&self, pad: usize) -> bool {
-        self.consolidate();
-        self.is_main() && self.systrim(pad)
+    /// Gives a thread arena its first memory: `[start, start + len)`
+    /// becomes its top chunk. (Tests build arenas over plain buffers.)
+    #[cfg(test)]
+    pub fn adopt_region(&self, start: *mut u8, len: usize) {
+        let top = Chunk::from_ptr(start);
+        assert!(!self.is_main() && is_aligned(top.addr()) && is_aligned(len));
+        // SAFETY: the caller hands the region over to the arena.
+        unsafe {
+            top.set_head(len | PREV_INUSE);
+            (*self.av).system_mem = len;
+            (*self.av).max_system_mem = len;
+        }
+        self.set_top(top);
     }
 }
 

@@ -73,7 +73,7 @@ pub const fn largebin_index(size: usize) -> usize {
     }
 }
 
-#[inline]
+#[cfg(test)]
 pub const fn bin_index(size: usize) -> usize {
     if in_smallbin_range(size) {
         smallbin_index(size)

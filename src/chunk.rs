@@ -62,7 +62,11 @@ pub const fn request2size(n: usize) -> usize {
 /// `request2size`, or `None` for requests glibc refuses (ENOMEM).
 #[inline]
 pub const fn checked_request2size(n: usize) -> Option<usize> {
-    if n > MAX_REQUEST { None } else { Some(request2size(n)) }
+    if n > MAX_REQUEST {
+        None
+    } else {
+        Some(request2size(n))
+    }
 }
 
 #[inline]
@@ -249,15 +253,6 @@ impl Chunk {
     pub unsafe fn next(self) -> Chunk {
         // SAFETY: forwarded from the caller.
         self.plus(unsafe { self.size() })
-    }
-    /// The previous chunk in memory (meaningful only when !prev_inuse).
-    ///
-    /// # Safety
-    /// The header must lie in owned memory.
-    #[inline]
-    pub unsafe fn prev(self) -> Chunk {
-        // SAFETY: forwarded from the caller.
-        self.minus(unsafe { self.prev_size() })
     }
     /// Whether this (heap) chunk is in use: the next chunk's P bit.
     ///

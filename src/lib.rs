@@ -46,4 +46,3 @@ mod tunables;
 
 #[cfg(test)]
 mod tests;
-

@@ -54,13 +54,6 @@ impl Lock {
     }
 
     #[inline]
-    pub fn try_lock(&self) -> bool {
-        self.0
-            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-    }
-
-    #[inline]
     pub fn unlock(&self) {
         if self.0.swap(UNLOCKED, Ordering::Release) == CONTENDED {
             sys::futex_wake_one(&self.0);
@@ -71,10 +64,5 @@ impl Lock {
     /// held or waited for the lock do not exist.
     pub fn reset(&self) {
         self.0.store(UNLOCKED, Ordering::Relaxed);
-    }
-
-    /// True when some thread holds the lock (for reports, never for logic).
-    pub fn is_locked(&self) -> bool {
-        self.0.load(Ordering::Relaxed) != UNLOCKED
     }
 }

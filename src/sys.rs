@@ -27,7 +27,11 @@ pub fn page_size() -> usize {
     }
     // SAFETY: getauxval only reads the auxiliary vector the kernel gave us.
     let from_auxv = unsafe { libc::getauxval(libc::AT_PAGESZ) } as usize;
-    let page = if from_auxv.is_power_of_two() { from_auxv } else { 4096 };
+    let page = if from_auxv.is_power_of_two() {
+        from_auxv
+    } else {
+        4096
+    };
     PAGE.store(page, Ordering::Relaxed);
     page
 }
@@ -39,7 +43,11 @@ pub fn sbrk_by(increment: isize) -> Option<*mut u8> {
     // SAFETY: sbrk only changes the break; memory between the old and new
     // break belongs to us, and libc keeps its cached break consistent.
     let old = unsafe { libc::sbrk(increment as libc::intptr_t) };
-    if old as isize == -1 { None } else { Some(old.cast()) }
+    if old as isize == -1 {
+        None
+    } else {
+        Some(old.cast())
+    }
 }
 
 /// A fresh private anonymous mapping of `size` bytes (zero-filled), or `None`.
@@ -56,7 +64,11 @@ pub fn map_anonymous(size: usize, prot: i32, extra_flags: i32) -> Option<*mut u8
             0,
         )
     };
-    if p == libc::MAP_FAILED { None } else { Some(p.cast()) }
+    if p == libc::MAP_FAILED {
+        None
+    } else {
+        Some(p.cast())
+    }
 }
 
 /// A read-write anonymous mapping.
@@ -82,7 +94,11 @@ pub unsafe fn remap(addr: *mut u8, old_size: usize, new_size: usize) -> Option<*
     // SAFETY: the caller owns the whole mapping; MREMAP_MAYMOVE lets the
     // kernel pick a new place and copy the page tables, never the data.
     let p = unsafe { libc::mremap(addr.cast(), old_size, new_size, libc::MREMAP_MAYMOVE) };
-    if p == libc::MAP_FAILED { None } else { Some(p.cast()) }
+    if p == libc::MAP_FAILED {
+        None
+    } else {
+        Some(p.cast())
+    }
 }
 
 /// Writes all of `bytes` to file descriptor `fd`, retrying on short writes.

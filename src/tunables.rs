@@ -109,5 +109,6 @@ pub fn note_munmap(size: usize) {
 /// Resizes an mmap'd chunk in the statistics.
 pub fn note_mremap(old: usize, new: usize) {
     let total = MP.mmapped_mem.fetch_add(new.wrapping_sub(old), Relaxed);
-    MP.max_mmapped_mem.fetch_max(total.wrapping_add(new.wrapping_sub(old)), Relaxed);
+    MP.max_mmapped_mem
+        .fetch_max(total.wrapping_add(new.wrapping_sub(old)), Relaxed);
 }
