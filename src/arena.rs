@@ -877,7 +877,7 @@ impl Locked {
 
     /// The non-fastbin part of free: merge with free neighbours and top,
     /// file in the unsorted bin, and consolidate/trim after a big free.
-    fn free_merging(&self, mut p: Chunk, mut size: usize) {
+    fn free_merging(&self, p: Chunk, size: usize) {
         // SAFETY: as in `free_chunk`.
         unsafe {
             let next = p.plus(size);
@@ -896,30 +896,12 @@ impl Locked {
             }
             free_perturb(p.mem(), size - CHUNK_HDR_SZ);
 
-            if !p.prev_inuse() {
-                let prev_size = p.prev_size();
-                size += prev_size;
-                p = p.minus(prev_size);
-                if p.size() != prev_size {
-                    malloc_printerr("corrupted size vs. prev_size while consolidating");
-                }
-                self.unlink(p);
-            }
-            if next != self.top() {
-                if !next.inuse_at(0) {
-                    self.unlink(next);
-                    size += next_size;
-                } else {
-                    next.clear_prev_inuse_at(0);
-                }
-                self.push_unsorted(p, size, "free(): corrupted unsorted chunks");
-                p.set_head(size | PREV_INUSE);
-                p.set_foot(size);
-            } else {
-                size += next_size;
-                p.set_head(size | PREV_INUSE);
-                self.set_top(p);
-            }
+            let size = self.coalesce(
+                p,
+                size,
+                "corrupted size vs. prev_size while consolidating",
+                "free(): corrupted unsorted chunks",
+            );
 
             if size >= FASTBIN_CONSOLIDATION_THRESHOLD {
                 if (*self.av).have_fastchunks != 0 {
@@ -932,10 +914,47 @@ impl Locked {
         }
     }
 
+    /// Merges chunk `p` (being freed, `size` bytes, checked by the caller)
+    /// with a free previous chunk and a free next chunk, or with top, and
+    /// files the result in the unsorted bin; returns the merged size.
+    fn coalesce(&self, mut p: Chunk, mut size: usize, prev_msg: &str, unsorted_msg: &str) -> usize {
+        // SAFETY: `p` is a chunk of this arena being freed; its neighbours
+        // are found from sizes the caller checked, and every list link is
+        // checked by `unlink`/`push_unsorted` before it is rewritten.
+        unsafe {
+            let next = p.plus(size);
+            let next_size = next.size();
+            if !p.prev_inuse() {
+                let prev_size = p.prev_size();
+                size += prev_size;
+                p = p.minus(prev_size);
+                if p.size() != prev_size {
+                    malloc_printerr(prev_msg);
+                }
+                self.unlink(p);
+            }
+            if next != self.top() {
+                if !next.inuse_at(0) {
+                    self.unlink(next);
+                    size += next_size;
+                } else {
+                    next.clear_prev_inuse_at(0);
+                }
+                self.push_unsorted(p, size, unsorted_msg);
+                p.set_head(size | PREV_INUSE);
+                p.set_foot(size);
+            } else {
+                size += next_size;
+                p.set_head(size | PREV_INUSE);
+                self.set_top(p);
+            }
+            size
+        }
+    }
+
     /// Empties every fastbin, merging each chunk with its free neighbours
     /// (or top) and filing the result in the unsorted bin.
     pub fn consolidate(&self) {
-        let unsorted = self.unsorted();
         // SAFETY: the lock is held; fastbin chunks are this arena's and are
         // checked (alignment, size class) before their neighbours are used.
         unsafe {
@@ -952,42 +971,12 @@ impl Locked {
                         malloc_printerr("malloc_consolidate(): invalid chunk size");
                     }
                     let next_p = reveal_fd(p);
-                    let mut size = p.size();
-                    let next = p.plus(size);
-                    let next_size = next.size();
-                    if !p.prev_inuse() {
-                        let prev_size = p.prev_size();
-                        size += prev_size;
-                        p = p.minus(prev_size);
-                        if p.size() != prev_size {
-                            malloc_printerr("corrupted size vs. prev_size in fastbins");
-                        }
-                        self.unlink(p);
-                    }
-                    if next != self.top() {
-                        if !next.inuse_at(0) {
-                            size += next_size;
-                            self.unlink(next);
-                        } else {
-                            next.clear_prev_inuse_at(0);
-                        }
-                        // Front insertion without the free-path check (as glibc).
-                        let first = unsorted.fd();
-                        unsorted.set_fd(p);
-                        first.set_bk(p);
-                        if !in_smallbin_range(size) {
-                            p.set_fd_nextsize(Chunk::NULL);
-                            p.set_bk_nextsize(Chunk::NULL);
-                        }
-                        p.set_head(size | PREV_INUSE);
-                        p.set_bk(unsorted);
-                        p.set_fd(first);
-                        p.set_foot(size);
-                    } else {
-                        size += next_size;
-                        p.set_head(size | PREV_INUSE);
-                        self.set_top(p);
-                    }
+                    self.coalesce(
+                        p,
+                        p.size(),
+                        "corrupted size vs. prev_size in fastbins",
+                        "malloc_consolidate(): corrupted unsorted chunks",
+                    );
                     p = next_p;
                 }
             }
