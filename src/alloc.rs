@@ -22,9 +22,12 @@ fn non_null(p: *mut u8) -> Result<NonNull<u8>, Errno> {
 
 pub fn malloc(n: usize) -> Result<NonNull<u8>, Errno> {
     let nb = checked_request2size(n).ok_or(libc::ENOMEM)?;
-    // SAFETY: arenas live for the whole process.
-    let av = unsafe { arena::lock(arenas::arena_for_thread()) };
-    non_null(av.malloc(nb))
+    let av = arenas::arena_get();
+    let p = av.malloc(nb);
+    if !p.is_null() {
+        return non_null(p);
+    }
+    non_null(arenas::arena_get_retry(av).malloc(nb))
 }
 
 /// The chunk behind a user pointer, with the cheap sanity checks glibc makes
@@ -104,16 +107,31 @@ pub unsafe fn realloc(mem: *mut u8, n: usize) -> Result<NonNull<u8>, Errno> {
     };
     // SAFETY: arenas live for the whole process.
     let av = unsafe { arena::lock(owner) };
-    non_null(av.realloc(p, nb))
+    let q = av.realloc(p, nb);
+    drop(av);
+    if !q.is_null() {
+        return non_null(q);
+    }
+    // The owner arena is full: move the block to whichever arena has room.
+    let new = malloc(n)?;
+    // SAFETY: `p` is still live with old_size - 8 usable bytes, fewer than
+    // the new block's; the blocks are distinct.
+    unsafe {
+        core::ptr::copy_nonoverlapping(mem, new.as_ptr(), old_size - SIZE_SZ);
+        arena::lock(owner).free_chunk(p);
+    }
+    Ok(new)
 }
 
 pub fn calloc(n: usize, size: usize) -> Result<NonNull<u8>, Errno> {
     let bytes = n.checked_mul(size).ok_or(libc::ENOMEM)?;
     let nb = checked_request2size(bytes).ok_or(libc::ENOMEM)?;
     let (mem, dirty) = {
-        // SAFETY: arenas live for the whole process.
-        let av = unsafe { arena::lock(arenas::arena_for_thread()) };
-        av.calloc(nb)
+        let av = arenas::arena_get();
+        match av.calloc(nb) {
+            (p, _) if p.is_null() => arenas::arena_get_retry(av).calloc(nb),
+            got => got,
+        }
     };
     let mem = non_null(mem)?;
     // SAFETY: the chunk is ours and has at least `dirty` usable bytes.
@@ -133,9 +151,12 @@ pub fn memalign(alignment: usize, n: usize) -> Result<NonNull<u8>, Errno> {
     }
     let alignment = alignment.max(MINSIZE).next_power_of_two();
     let nb = checked_request2size(n).ok_or(libc::ENOMEM)?;
-    // SAFETY: arenas live for the whole process.
-    let av = unsafe { arena::lock(arenas::arena_for_thread()) };
-    non_null(av.memalign(alignment, nb))
+    let av = arenas::arena_get();
+    let p = av.memalign(alignment, nb);
+    if !p.is_null() {
+        return non_null(p);
+    }
+    non_null(arenas::arena_get_retry(av).memalign(alignment, nb))
 }
 
 /// # Safety

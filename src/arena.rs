@@ -35,6 +35,7 @@ use core::sync::atomic::Ordering::Relaxed;
 use crate::bins::*;
 use crate::check::malloc_printerr;
 use crate::chunk::*;
+use crate::heap::{self, HeapInfo};
 use crate::lock::Lock;
 use crate::mmapped;
 use crate::sys;
@@ -154,6 +155,17 @@ pub unsafe fn lock(av: *mut Arena) -> Locked {
         // SAFETY: forwarded from the caller.
         unsafe { mutex(av) }.lock();
     }
+    // SAFETY: forwarded from the caller; the lock is held (or needless).
+    unsafe { held(av, took_lock) }
+}
+
+/// Wraps an arena whose lock the caller already took (or, with
+/// `took_lock` false, that needs none): the guard unlocks when dropped.
+///
+/// # Safety
+/// `av` must point to an arena that lives for the rest of the process, and
+/// the caller must hold its lock when `took_lock` is true.
+pub unsafe fn held(av: *mut Arena, took_lock: bool) -> Locked {
     let locked = Locked { av, took_lock };
     // SAFETY: the lock is held; bin 1's fd is null only before `init`.
     if unsafe { (*av).bins[0].is_null() } {
@@ -162,7 +174,45 @@ pub unsafe fn lock(av: *mut Arena) -> Locked {
     locked
 }
 
+/// Makes a new thread arena at the start of heap `h`, right after its
+/// header: bins initialised, one attached thread, and the rest of the heap
+/// as its top chunk.
+///
+/// # Safety
+/// `h` must be a fresh heap from `heap::new_heap` with room for the arena.
+pub unsafe fn create_in_heap(h: *mut HeapInfo) -> *mut Arena {
+    // SAFETY: the arena header fits in the heap's read-write start (the
+    // caller sized the heap for it); nobody else knows the heap yet.
+    unsafe {
+        let av = h.add(1).cast::<Arena>();
+        av.write(Arena::new());
+        (*h).ar_ptr = av;
+        let fresh = Locked {
+            av,
+            took_lock: false,
+        };
+        fresh.init();
+        (*av).attached_threads = 1;
+        (*av).system_mem = (*h).size;
+        (*av).max_system_mem = (*h).size;
+        let first = Chunk::from_ptr(av.add(1).cast::<u8>());
+        let misalign = first.mem() as usize & ALIGN_MASK;
+        let top = if misalign != 0 {
+            first.plus(MALLOC_ALIGNMENT - misalign)
+        } else {
+            first
+        };
+        top.set_head((h as usize + (*h).size - top.addr()) | PREV_INUSE);
+        fresh.set_top(top);
+        av
+    }
+}
+
 impl Locked {
+    pub fn arena(&self) -> *mut Arena {
+        self.av
+    }
+
     #[inline]
     fn is_main(&self) -> bool {
         core::ptr::eq(self.av, main_arena())
@@ -670,13 +720,19 @@ impl Locked {
     /// else grow the arena and split the new top.
     #[cold]
     fn sysmalloc(&self, nb: usize) -> *mut u8 {
-        if nb >= tunables::mmap_threshold()
-            && let Some(p) = mmapped::map_chunk(nb)
-        {
+        let try_mmap = nb >= tunables::mmap_threshold();
+        if try_mmap && let Some(p) = mmapped::map_chunk(nb) {
             return p.mem();
         }
         if self.is_main() {
             self.grow_main(nb);
+        } else if !self.grow_thread_heap(nb)
+            && !try_mmap
+            && let Some(p) = mmapped::map_chunk(nb)
+        {
+            // The heap is full and no new one can be made: a mapping of its
+            // own may still be possible.
+            return p.mem();
         }
         // SAFETY: the lock is held; maybe-grown top is this arena's.
         unsafe {
@@ -801,6 +857,114 @@ impl Locked {
         }
     }
 
+    /// Makes room for `nb` bytes in a thread arena: grow the heap that holds
+    /// top by mprotect'ing just what is missing, or chain a new heap (top
+    /// then starts there; the old top is fenced off and freed).
+    fn grow_thread_heap(&self, nb: usize) -> bool {
+        let old_top = self.top();
+        // SAFETY: the lock is held; top lies in one of this arena's heaps,
+        // whose header the mask finds, and every chunk written lies inside
+        // the old top or the new heap.
+        unsafe {
+            let old_size = old_top.size();
+            let h = heap::heap_for_ptr(old_top.addr());
+            let old_heap_size = (*h).size;
+            if nb + MINSIZE > old_size && heap::grow_heap(h, nb + MINSIZE - old_size) {
+                (*self.av).system_mem += (*h).size - old_heap_size;
+                old_top.set_head((h as usize + (*h).size - old_top.addr()) | PREV_INUSE);
+                return true;
+            }
+            let hdr = core::mem::size_of::<HeapInfo>();
+            let Some(new) = heap::new_heap(nb + MINSIZE + hdr, MP.top_pad.load(Relaxed)) else {
+                return false;
+            };
+            (*new).ar_ptr = self.av;
+            (*new).prev = h;
+            (*self.av).system_mem += (*new).size;
+            let top = Chunk::from_ptr(new.cast::<u8>().add(hdr));
+            top.set_head(((*new).size - hdr) | PREV_INUSE);
+            self.set_top(top);
+
+            // Fence off the old top: a zero-size in-use header ends the heap,
+            // a 16-byte in-use chunk before it (with a footer, as it may
+            // become part of top again when this new heap is given back).
+            let keep = (old_size - MINSIZE) & !ALIGN_MASK;
+            old_top.plus(keep + CHUNK_HDR_SZ).set_head(PREV_INUSE);
+            if keep >= MINSIZE {
+                old_top.plus(keep).set_head(CHUNK_HDR_SZ | PREV_INUSE);
+                old_top.plus(keep).set_foot(CHUNK_HDR_SZ);
+                old_top.set_head(keep | PREV_INUSE | NON_MAIN_ARENA);
+                self.free_chunk(old_top);
+            } else {
+                old_top.set_head((keep + CHUNK_HDR_SZ) | PREV_INUSE);
+                old_top.set_foot(keep + CHUNK_HDR_SZ);
+            }
+        }
+        true
+    }
+
+    /// After a big free in a thread arena: unmap heaps that have become
+    /// entirely free (never the arena's first), then give back the top's
+    /// pages beyond `pad` if top passed the trim threshold.
+    fn heap_trim(&self, pad: usize) -> bool {
+        let hdr = core::mem::size_of::<HeapInfo>();
+        let mut top = self.top();
+        // SAFETY: the lock is held; heaps are found by masking top and by
+        // `prev` links this arena wrote; the fencepost is checked before the
+        // chunks before it are trusted.
+        unsafe {
+            let mut h = heap::heap_for_ptr(top.addr());
+            let page = (*h).pagesize;
+            while top.addr() == h as usize + hdr {
+                // The whole heap is top: fold back into the previous heap,
+                // whose end holds the fencepost grow_thread_heap wrote.
+                let prev_heap = (*h).prev;
+                let end = prev_heap as usize + (*prev_heap).size - (MINSIZE - CHUNK_HDR_SZ);
+                let misalign = end & ALIGN_MASK;
+                let fence = Chunk::from_ptr((end - misalign) as *mut u8);
+                if fence.head() != PREV_INUSE {
+                    malloc_printerr("heap_trim(): corrupted fencepost");
+                }
+                let mut p = fence.minus(fence.prev_size());
+                let mut new_size = p.size() + (MINSIZE - CHUNK_HDR_SZ) + misalign;
+                if !p.prev_inuse() {
+                    new_size += p.prev_size();
+                }
+                if new_size + (heap::HEAP_MAX_SIZE - (*prev_heap).size) < pad + MINSIZE + page {
+                    break;
+                }
+                (*self.av).system_mem -= (*h).size;
+                heap::delete_heap(h);
+                h = prev_heap;
+                if !p.prev_inuse() {
+                    p = p.minus(p.prev_size());
+                    self.unlink(p);
+                }
+                top = p;
+                top.set_head(new_size | PREV_INUSE);
+                self.set_top(top);
+            }
+
+            let top_size = top.size();
+            if top_size < MP.trim_threshold.load(Relaxed) {
+                return false;
+            }
+            let Some(top_area) = top_size.checked_sub(MINSIZE + 1) else {
+                return false;
+            };
+            if top_area <= pad {
+                return false;
+            }
+            let extra = align_down(top_area - pad, page);
+            if extra == 0 || !heap::shrink_heap(h, extra) {
+                return false;
+            }
+            (*self.av).system_mem -= extra;
+            top.set_head((top_size - extra) | PREV_INUSE);
+        }
+        true
+    }
+
     /// Gives the top of a contiguous main arena back to the kernel with a
     /// negative sbrk, keeping `pad` bytes; true if anything was released.
     pub fn systrim(&self, pad: usize) -> bool {
@@ -907,7 +1071,11 @@ impl Locked {
                 if (*self.av).have_fastchunks != 0 {
                     self.consolidate();
                 }
-                if self.is_main() && self.top().size() >= MP.trim_threshold.load(Relaxed) {
+                let _errno = sys::KeepErrno::new();
+                if !self.is_main() {
+                    // Even a small top may mean a whole heap can go.
+                    self.heap_trim(MP.top_pad.load(Relaxed));
+                } else if self.top().size() >= MP.trim_threshold.load(Relaxed) {
                     self.systrim(MP.top_pad.load(Relaxed));
                 }
             }
@@ -1000,6 +1168,13 @@ impl Locked {
             // SAFETY: the lock is held.
             let high = MP.sbrk_base.load(Relaxed) + unsafe { (*self.av).max_system_mem };
             old_top_size = old_top_size.max(high.saturating_sub(old_top.addr()));
+        } else if !self.is_main() {
+            // Pages a heap ever had read-write may hold old data (a
+            // shrink makes them PROT_NONE and zero again).
+            let h = heap::heap_for_ptr(old_top.addr());
+            // SAFETY: the lock is held; top's heap header is ours.
+            let rw_end = h as usize + unsafe { (*h).mprotect_size };
+            old_top_size = old_top_size.max(rw_end.saturating_sub(old_top.addr()));
         } else {
             old_top_size = usize::MAX;
         }
@@ -1142,7 +1317,7 @@ impl Locked {
         }
     }
 
-    /// Gives a thread arena its first memory: `[start, start + len)`
+    /// Gives a test arena its first memory: `[start, start + len)`
     /// becomes its top chunk. (Tests build arenas over plain buffers.)
     #[cfg(test)]
     pub fn adopt_region(&self, start: *mut u8, len: usize) {

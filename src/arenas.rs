@@ -1,21 +1,95 @@
-//! The set of arenas, and which one serves a request.
+//! The set of arenas, and which one serves whom.
 //!
-//! Today there is one, the main arena (a static, grown with brk), shared by
-//! every thread under its lock. A chunk's arena is known from its header:
-//! NON_MAIN_ARENA clear means the main arena.
+//! The main arena is a static grown with brk; every other arena lives at the
+//! start of its first mmap'd heap (see `heap`). Arenas form a ring through
+//! `next` (main → newest → … → main) and are never destroyed.
 //!
-//! fork: a thread may hold an arena lock when another thread forks; the
-//! child would inherit a lock that nobody will ever release. The `atfork`
-//! handlers take every arena lock before the fork, release them in the
-//! parent and reset them in the child. They never allocate.
+//! A thread's first malloc attaches it to an arena, kept in a thread-local
+//! pointer: first an arena from the free list (arenas whose threads all
+//! exited), else a new one while fewer than the limit exist (`arena_max`, or
+//! 8 × CPUs once more than `arena_test` arenas exist), else the first arena
+//! of the ring, from a rotating start, whose lock is free — or, when all are
+//! busy, the next one in line, waiting for it. When a request fails in an
+//! arena, it is retried once in another (the main arena, or from a thread
+//! using the main arena, any other) before NULL is returned.
+//!
+//! A thread's exit runs a pthread key destructor that detaches it; an arena
+//! with no thread left joins the free list. Whatever the thread allocates
+//! after that (other TLS destructors, libc's own cleanup) is served by the
+//! main arena without attaching again.
+//!
+//! Locks, in the order they may be taken:
+//! 1. `LIST_LOCK`: guards adding an arena to the ring; held across fork;
+//! 2. arena mutexes (never two at once, except by the fork handlers, which
+//!    take them in ring order);
+//! 3. `FREE_LIST_LOCK`: guards `FREE_LIST`, every `next_free` and every
+//!    `attached_threads` (taken while holding an arena mutex in
+//!    `reused_arena`, never the other way round).
 
-use crate::arena::{self, Arena, main_arena};
+use core::cell::Cell;
+use core::ptr::{self, null_mut};
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize};
+
+use crate::arena::{self, Arena, Locked, main_arena};
 use crate::chunk::Chunk;
+use crate::heap::{self, HeapInfo};
+use crate::lock::Lock;
+use crate::sys;
+use crate::tunables::MP;
 
-/// The arena that serves the calling thread's requests.
+std::thread_local! {
+    /// The calling thread's arena: null before its first request,
+    /// `TORN_DOWN` once its exit destructor has run.
+    static THREAD_ARENA: Cell<*mut Arena> = const { Cell::new(null_mut()) };
+}
+
+/// Marks a thread whose exit destructor has run.
+const TORN_DOWN: *mut Arena = ptr::dangling_mut();
+
+static LIST_LOCK: Lock = Lock::new();
+static FREE_LIST_LOCK: Lock = Lock::new();
+/// Arenas with no attached thread, linked through `next_free`.
+static FREE_LIST: AtomicPtr<Arena> = AtomicPtr::new(null_mut());
+/// Arenas in existence, the main arena included.
+static NARENAS: AtomicUsize = AtomicUsize::new(1);
+/// The arena limit once computed; 0 until then (no limit yet).
+static NARENAS_LIMIT: AtomicUsize = AtomicUsize::new(0);
+/// Where the next search for a reusable arena starts.
+static NEXT_TO_USE: AtomicPtr<Arena> = AtomicPtr::new(null_mut());
+
+/// The arena after `a` in the ring (the main arena's link is null until the
+/// first thread arena is made: the ring is then just the main arena).
+fn ring_next(a: *mut Arena) -> *mut Arena {
+    // SAFETY: `next` is only written under LIST_LOCK, with release stores,
+    // and read atomically; arenas are never freed.
+    let next = unsafe { AtomicPtr::from_ptr(&raw mut (*a).next) }.load(Acquire);
+    if next.is_null() { main_arena() } else { next }
+}
+
+/// The arena serving the calling thread, locked.
 #[inline]
-pub fn arena_for_thread() -> *mut Arena {
-    main_arena()
+pub fn arena_get() -> Locked {
+    let a = THREAD_ARENA.with(Cell::get);
+    if a.is_null() {
+        return arena_get2(null_mut());
+    }
+    let a = if a == TORN_DOWN { main_arena() } else { a };
+    // SAFETY: arenas live for the whole process.
+    unsafe { arena::lock(a) }
+}
+
+/// After a request failed in `failed`: another arena, locked (the main
+/// arena for a thread arena, else any other).
+pub fn arena_get_retry(failed: Locked) -> Locked {
+    let a = failed.arena();
+    drop(failed);
+    if a != main_arena() {
+        // SAFETY: the main arena is a static.
+        unsafe { arena::lock(main_arena()) }
+    } else {
+        arena_get2(a)
+    }
 }
 
 /// The arena that owns heap chunk `p`, or `None` when its header names an
@@ -26,33 +100,299 @@ pub fn arena_for_thread() -> *mut Arena {
 #[inline]
 pub unsafe fn arena_for_chunk(p: Chunk) -> Option<*mut Arena> {
     // SAFETY: forwarded from the caller.
-    if unsafe { p.non_main_arena() } {
-        None
+    if unsafe { !p.non_main_arena() } {
+        return Some(main_arena());
+    }
+    let h = heap::heap_for_ptr(p.addr());
+    // SAFETY: a NON_MAIN_ARENA chunk lies in a heap whose header starts at
+    // the 64 MiB boundary below it.
+    let a = unsafe { (*h).ar_ptr };
+    if a.is_null() { None } else { Some(a) }
+}
+
+/// Picks an arena for a thread that has none (or whose arena failed:
+/// `avoid`), attaches the thread to it and returns it locked.
+#[cold]
+fn arena_get2(avoid: *mut Arena) -> Locked {
+    if avoid.is_null() && is_initial_thread() {
+        // The process's first thread uses the main arena, as in glibc.
+        let main = main_arena();
+        FREE_LIST_LOCK.lock();
+        remove_from_free_list(main);
+        // SAFETY: FREE_LIST_LOCK guards attached_threads.
+        unsafe { (*main).attached_threads += 1 };
+        FREE_LIST_LOCK.unlock();
+        attach(main);
+        // SAFETY: the main arena is a static.
+        return unsafe { arena::lock(main) };
+    }
+    if let Some(a) = take_free_arena() {
+        return a;
+    }
+    let limit = arena_limit();
+    loop {
+        let n = NARENAS.load(Relaxed);
+        if limit != 0 && n >= limit {
+            return reused_arena(avoid);
+        }
+        if NARENAS.compare_exchange(n, n + 1, Relaxed, Relaxed).is_ok() {
+            break;
+        }
+    }
+    match new_arena() {
+        Some(a) => a,
+        None => {
+            NARENAS.fetch_sub(1, Relaxed);
+            reused_arena(avoid)
+        }
+    }
+}
+
+/// True for the thread the process started with (or, in a fork child, the
+/// thread that forked): its thread id is the process id.
+fn is_initial_thread() -> bool {
+    // SAFETY: plain system calls without arguments.
+    unsafe { libc::syscall(libc::SYS_gettid) == libc::getpid() as libc::c_long }
+}
+
+/// The arena limit: `arena_max` if set, else — once more than `arena_test`
+/// arenas exist — 8 × the CPUs this process may use; 0 (none) before that.
+fn arena_limit() -> usize {
+    let known = NARENAS_LIMIT.load(Relaxed);
+    if known != 0 {
+        return known;
+    }
+    let max = MP.arena_max.load(Relaxed);
+    let limit = if max != 0 {
+        max
+    } else if NARENAS.load(Relaxed) > MP.arena_test.load(Relaxed) {
+        8 * sys::cpus_allowed()
     } else {
-        Some(main_arena())
+        return 0;
+    };
+    NARENAS_LIMIT.store(limit, Relaxed);
+    limit
+}
+
+/// Makes a thread arena in a new heap, adds it to the ring and attaches
+/// the calling thread to it.
+fn new_arena() -> Option<Locked> {
+    let room = size_of::<HeapInfo>() + size_of::<Arena>() + crate::chunk::MALLOC_ALIGNMENT;
+    let h = heap::new_heap(room, MP.top_pad.load(Relaxed))?;
+    // SAFETY: a fresh heap, sized for the arena header.
+    let a = unsafe { arena::create_in_heap(h) };
+
+    LIST_LOCK.lock();
+    let main = main_arena();
+    // SAFETY: ring links are written only here, under LIST_LOCK; the new
+    // arena is linked in before it becomes reachable.
+    unsafe {
+        (*a).next = ring_next(main);
+        AtomicPtr::from_ptr(&raw mut (*main).next).store(a, Release);
+    }
+    LIST_LOCK.unlock();
+
+    FREE_LIST_LOCK.lock();
+    detach(THREAD_ARENA.with(Cell::get));
+    FREE_LIST_LOCK.unlock();
+    attach(a);
+    // SAFETY: arenas live for the whole process.
+    Some(unsafe { arena::lock(a) })
+}
+
+/// Pops an arena off the free list and attaches the thread to it.
+fn take_free_arena() -> Option<Locked> {
+    if FREE_LIST.load(Relaxed).is_null() {
+        return None;
+    }
+    FREE_LIST_LOCK.lock();
+    let a = FREE_LIST.load(Relaxed);
+    if !a.is_null() {
+        // SAFETY: FREE_LIST_LOCK guards next_free and attached_threads.
+        unsafe {
+            FREE_LIST.store((*a).next_free, Relaxed);
+            (*a).attached_threads = 1;
+        }
+        detach(THREAD_ARENA.with(Cell::get));
+    }
+    FREE_LIST_LOCK.unlock();
+    if a.is_null() {
+        return None;
+    }
+    attach(a);
+    // SAFETY: arenas live for the whole process.
+    Some(unsafe { arena::lock(a) })
+}
+
+/// At the arena limit: the first arena of the ring (from a rotating start)
+/// whose lock is free, or else the next in line, waited for.
+fn reused_arena(avoid: *mut Arena) -> Locked {
+    let start = {
+        let s = NEXT_TO_USE.load(Relaxed);
+        if s.is_null() { main_arena() } else { s }
+    };
+    let mut a = start;
+    let mut got = false;
+    loop {
+        // SAFETY: arenas live for the whole process.
+        if unsafe { arena::mutex(a) }.try_lock() {
+            got = true;
+            break;
+        }
+        a = ring_next(a);
+        if a == start {
+            break;
+        }
+    }
+    if !got {
+        if a == avoid {
+            a = ring_next(a);
+        }
+        // SAFETY: as above.
+        unsafe { arena::mutex(a) }.lock();
+    }
+
+    FREE_LIST_LOCK.lock();
+    detach(THREAD_ARENA.with(Cell::get));
+    remove_from_free_list(a);
+    // SAFETY: FREE_LIST_LOCK guards attached_threads.
+    unsafe { (*a).attached_threads += 1 };
+    FREE_LIST_LOCK.unlock();
+
+    attach(a);
+    NEXT_TO_USE.store(ring_next(a), Relaxed);
+    // SAFETY: we hold `a`'s lock (taken above).
+    unsafe { arena::held(a, true) }
+}
+
+/// Takes `a` off the free list if it is there. Needs FREE_LIST_LOCK.
+fn remove_from_free_list(a: *mut Arena) {
+    let mut link: *mut *mut Arena = FREE_LIST.as_ptr();
+    // SAFETY: the caller holds FREE_LIST_LOCK, which guards the list.
+    unsafe {
+        while !(*link).is_null() {
+            if *link == a {
+                *link = (*a).next_free;
+                return;
+            }
+            link = &raw mut (**link).next_free;
+        }
+    }
+}
+
+/// Drops the calling thread's claim on its previous arena. Needs
+/// FREE_LIST_LOCK.
+fn detach(a: *mut Arena) {
+    if !a.is_null() && a != TORN_DOWN {
+        // SAFETY: the caller holds FREE_LIST_LOCK.
+        unsafe { (*a).attached_threads -= 1 };
+    }
+}
+
+/// Records `a` as the calling thread's arena and makes sure the thread's
+/// exit will detach it.
+fn attach(a: *mut Arena) {
+    THREAD_ARENA.with(|c| c.set(a));
+    let key = exit_key();
+    // SAFETY: a key from pthread_key_create; keys below 32 use the thread's
+    // static slots, so this does not allocate.
+    unsafe { libc::pthread_setspecific(key, a.cast()) };
+}
+
+/// The pthread key whose destructor detaches an exiting thread.
+fn exit_key() -> libc::pthread_key_t {
+    const UNSET: u32 = u32::MAX;
+    static KEY: AtomicU32 = AtomicU32::new(UNSET);
+    static KEY_LOCK: Lock = Lock::new();
+    let k = KEY.load(Acquire);
+    if k != UNSET {
+        return k;
+    }
+    KEY_LOCK.lock();
+    let mut k = KEY.load(Acquire);
+    if k == UNSET {
+        let mut new: libc::pthread_key_t = 0;
+        // SAFETY: a valid out-pointer and a destructor that never unwinds.
+        if unsafe { libc::pthread_key_create(&mut new, Some(thread_exit)) } == 0 {
+            k = new;
+            KEY.store(k, Release);
+        }
+    }
+    KEY_LOCK.unlock();
+    k
+}
+
+/// Runs as the thread exits: detach from the arena, and put the arena on
+/// the free list if no thread is left on it.
+extern "C" fn thread_exit(_: *mut libc::c_void) {
+    let a = THREAD_ARENA.with(|c| c.replace(TORN_DOWN));
+    if a.is_null() || a == TORN_DOWN {
+        return;
+    }
+    FREE_LIST_LOCK.lock();
+    // SAFETY: FREE_LIST_LOCK guards attached_threads, next_free, FREE_LIST.
+    unsafe {
+        (*a).attached_threads -= 1;
+        if (*a).attached_threads == 0 {
+            (*a).next_free = FREE_LIST.load(Relaxed);
+            FREE_LIST.store(a, Relaxed);
+        }
+    }
+    FREE_LIST_LOCK.unlock();
+}
+
+/// Calls `f` for every arena, main first, in ring order.
+fn for_each_arena(mut f: impl FnMut(*mut Arena)) {
+    let main = main_arena();
+    let mut a = main;
+    loop {
+        f(a);
+        a = ring_next(a);
+        if a == main {
+            break;
+        }
     }
 }
 
 extern "C" fn before_fork() {
-    // SAFETY: the main arena is a static.
-    unsafe { arena::mutex(main_arena()) }.lock();
+    LIST_LOCK.lock();
+    // SAFETY: arenas live for the whole process.
+    for_each_arena(|a| unsafe { arena::mutex(a) }.lock());
 }
 
 extern "C" fn after_fork_parent() {
-    // SAFETY: the main arena is a static; before_fork locked it.
-    unsafe { arena::mutex(main_arena()) }.unlock();
+    // SAFETY: before_fork locked every arena.
+    for_each_arena(|a| unsafe { arena::mutex(a) }.unlock());
+    LIST_LOCK.unlock();
 }
 
+/// In the child only the forking thread exists: every lock is reset, and
+/// every arena but the thread's own goes to the free list.
 extern "C" fn after_fork_child() {
-    // SAFETY: the main arena is a static; the child has one thread, so no
-    // one else can hold or wait for the lock.
-    unsafe { arena::mutex(main_arena()) }.reset();
+    FREE_LIST_LOCK.reset();
+    let mine = THREAD_ARENA.with(Cell::get);
+    let mine = if mine == TORN_DOWN { null_mut() } else { mine };
+    FREE_LIST.store(null_mut(), Relaxed);
+    for_each_arena(|a| {
+        // SAFETY: the child has one thread; nobody else touches arenas.
+        unsafe {
+            arena::mutex(a).reset();
+            if a == mine {
+                (*a).attached_threads = 1;
+            } else {
+                (*a).attached_threads = 0;
+                (*a).next_free = FREE_LIST.load(Relaxed);
+                FREE_LIST.store(a, Relaxed);
+            }
+        }
+    });
+    LIST_LOCK.reset();
 }
 
 #[ctor::ctor(unsafe)]
 fn register_fork_handlers() {
-    // SAFETY: the handlers are plain functions that never return early or
-    // allocate; glibc keeps the first handlers in static storage.
+    // SAFETY: the handlers never unwind and never allocate; glibc keeps the
+    // first handlers in static storage.
     unsafe {
         libc::pthread_atfork(
             Some(before_fork),
@@ -60,4 +400,5 @@ fn register_fork_handlers() {
             Some(after_fork_child),
         );
     }
+    exit_key();
 }

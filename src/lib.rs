@@ -12,6 +12,7 @@
 //! | `chunk`    | chunk headers and all raw chunk arithmetic                 |
 //! | `bins`     | bin indexes and the binmap                                  |
 //! | `tunables` | glibc's `mp_` parameters and statistics                    |
+//! | `heap`     | the 64 MiB-aligned mmap'd heaps of thread arenas           |
 //! | `mmapped`  | chunks with a mapping of their own                         |
 //! | `arena`    | one arena (`malloc_state`) and the malloc/free logic in it |
 //! | `arenas`   | the set of arenas, which serves whom, fork                 |
@@ -39,6 +40,7 @@ mod arenas;
 mod bins;
 mod check;
 mod chunk;
+mod heap;
 mod lock;
 mod mmapped;
 mod sys;

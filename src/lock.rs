@@ -53,6 +53,14 @@ impl Lock {
         }
     }
 
+    /// Takes the lock only if it is free.
+    #[inline]
+    pub fn try_lock(&self) -> bool {
+        self.0
+            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
     #[inline]
     pub fn unlock(&self) {
         if self.0.swap(UNLOCKED, Ordering::Release) == CONTENDED {

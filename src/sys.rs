@@ -194,3 +194,43 @@ impl Drop for KeepErrno {
         set_errno(self.0);
     }
 }
+
+/// Changes the protection of `[addr, addr + size)`.
+///
+/// # Safety
+/// The range must be part of a mapping the allocator owns, and nothing may
+/// live in it if access is being removed.
+pub unsafe fn protect(addr: *mut u8, size: usize, prot: i32) -> bool {
+    // SAFETY: forwarded from the caller.
+    unsafe { libc::mprotect(addr.cast(), size, prot) == 0 }
+}
+
+/// Gives the pages of `[addr, addr + size)` back to the kernel; they read
+/// as zero afterwards.
+///
+/// # Safety
+/// The range must be owned by the allocator and hold nothing live.
+pub unsafe fn discard(addr: *mut u8, size: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe { libc::madvise(addr.cast(), size, libc::MADV_DONTNEED) };
+}
+
+/// Number of CPUs this process may run on (the scheduler affinity mask),
+/// counted without allocating; 2 when the kernel will not say.
+pub fn cpus_allowed() -> usize {
+    let mut set = [0u64; 16]; // 1024 CPUs
+    // SAFETY: the buffer is valid for writes of its size.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_sched_getaffinity,
+            0,
+            core::mem::size_of_val(&set),
+            set.as_mut_ptr(),
+        )
+    };
+    if n <= 0 {
+        return 2;
+    }
+    let count: u32 = set.iter().map(|w| w.count_ones()).sum();
+    if count == 0 { 2 } else { count as usize }
+}

@@ -11,17 +11,27 @@ use std::vec::Vec;
 use crate::arena::{self, Arena, Locked};
 use crate::bins::*;
 use crate::chunk::*;
+use crate::heap::{self, HeapInfo};
 
-/// An arena over a 16-byte aligned buffer of `len` bytes (both leaked: an
-/// arena lives for the whole process).
-fn test_arena(len: usize) -> (*mut Arena, usize, usize) {
-    let av: *mut Arena = Box::leak(Box::new(Arena::new()));
-    let buf: &'static mut [u128] = vec![0u128; len / 16].leak();
-    let start = buf.as_mut_ptr() as usize;
-    // SAFETY: `av` is leaked, so it lives for the rest of the process.
-    let g = unsafe { arena::lock(av) };
-    g.adopt_region(start as *mut u8, len);
-    (av, start, start + len)
+/// A fresh thread arena in a heap of its own (arenas are never freed).
+/// Returns the arena and the address of its first chunk.
+fn test_arena() -> (*mut Arena, usize) {
+    let room = size_of::<HeapInfo>() + size_of::<Arena>() + MALLOC_ALIGNMENT;
+    let h = heap::new_heap(room, 128 * 1024).expect("cannot map a heap");
+    // SAFETY: a fresh heap sized for the arena.
+    let av = unsafe { arena::create_in_heap(h) };
+    // SAFETY: the arena is new and idle.
+    let first = unsafe { (*av).top.addr() };
+    (av, first)
+}
+
+/// The end of the heap that holds the arena's top.
+fn heap_end(av: *mut Arena) -> usize {
+    // SAFETY: the arena is idle; its top lies in one of its heaps.
+    unsafe {
+        let h = heap::heap_for_ptr((*av).top.addr());
+        h as usize + (*h).size
+    }
 }
 
 fn locked(av: *mut Arena) -> Locked {
@@ -88,11 +98,12 @@ fn binned_chunks(av: *mut Arena) -> BTreeMap<usize, (usize, usize)> {
     out
 }
 
-/// Walks the heap `[start, top]` chunk by chunk and checks: sizes aligned and
+/// Walks the arena's first heap from its first chunk to top and checks: sizes aligned and
 /// inside the heap; a chunk is free iff it is in a bin; P bits say whether
 /// the previous chunk is in use (fastbin chunks count as in use); no two
 /// non-fastbin free chunks touch; free chunks have footers; top ends the heap.
-fn check_heap(av: *mut Arena, start: usize, end: usize) -> usize {
+fn check_heap(av: *mut Arena, start: usize) -> usize {
+    let end = heap_end(av);
     let binned = binned_chunks(av);
     // SAFETY: every header visited lies in the test buffer (checked as we go).
     unsafe {
@@ -148,7 +159,7 @@ fn check_heap(av: *mut Arena, start: usize, end: usize) -> usize {
 
 #[test]
 fn chunks_are_aligned_and_sized_as_glibc_sizes_them() {
-    let (av, start, end) = test_arena(1 << 20);
+    let (av, start) = test_arena();
     let g = locked(av);
     let mut last = start;
     for n in [0usize, 1, 24, 25, 100, 1000, 1024, 5000] {
@@ -171,12 +182,12 @@ fn chunks_are_aligned_and_sized_as_glibc_sizes_them() {
         last += nb;
     }
     drop(g);
-    check_heap(av, start, end);
+    check_heap(av, start);
 }
 
 #[test]
 fn free_of_top_neighbour_merges_into_top() {
-    let (av, start, end) = test_arena(1 << 20);
+    let (av, start) = test_arena();
     let g = locked(av);
     let a = g.malloc(1008);
     let b = g.malloc(2000 & !15);
@@ -184,18 +195,18 @@ fn free_of_top_neighbour_merges_into_top() {
     // SAFETY: arena locked; top lies in the test buffer.
     unsafe {
         assert_eq!((*av).top, Chunk::from_mem(b));
-        assert_eq!((*av).top.size(), end - Chunk::from_mem(b).addr());
+        assert_eq!((*av).top.size(), heap_end(av) - Chunk::from_mem(b).addr());
     }
     g.free_chunk(Chunk::from_mem(a));
     // SAFETY: as above.
     unsafe { assert_eq!((*av).top.addr(), start) };
     drop(g);
-    assert_eq!(check_heap(av, start, end), 0);
+    assert_eq!(check_heap(av, start), 0);
 }
 
 #[test]
 fn free_coalesces_with_both_neighbours_into_one_unsorted_chunk() {
-    let (av, start, end) = test_arena(1 << 20);
+    let (av, start) = test_arena();
     let g = locked(av);
     let a = g.malloc(512);
     let b = g.malloc(512);
@@ -208,12 +219,12 @@ fn free_coalesces_with_both_neighbours_into_one_unsorted_chunk() {
     let binned = binned_chunks(av);
     assert_eq!(binned.len(), 1, "a, b, c merged: {binned:?}");
     assert_eq!(binned.get(&start), Some(&(1536, UNSORTED)));
-    check_heap(av, start, end);
+    check_heap(av, start);
 }
 
 #[test]
 fn fastbin_chunks_are_reused_last_in_first_out_and_not_coalesced() {
-    let (av, start, end) = test_arena(1 << 20);
+    let (av, start) = test_arena();
     let g = locked(av);
     let a = g.malloc(48);
     let b = g.malloc(48);
@@ -226,7 +237,7 @@ fn fastbin_chunks_are_reused_last_in_first_out_and_not_coalesced() {
         2,
         "adjacent fastbin chunks stay apart"
     );
-    check_heap(av, start, end);
+    check_heap(av, start);
     let g = locked(av);
     assert_eq!(g.malloc(48), b);
     assert_eq!(g.malloc(48), a);
@@ -234,7 +245,7 @@ fn fastbin_chunks_are_reused_last_in_first_out_and_not_coalesced() {
 
 #[test]
 fn large_request_takes_the_best_fit_from_a_sorted_large_bin() {
-    let (av, start, end) = test_arena(1 << 22);
+    let (av, start) = test_arena();
     let g = locked(av);
     let mut blocks = Vec::new();
     for size in [4096usize, 2048, 3072, 2560, 8192] {
@@ -248,12 +259,12 @@ fn large_request_takes_the_best_fit_from_a_sorted_large_bin() {
     let got = g.malloc(2400);
     assert_eq!(got, blocks[3], "2560 is the best fit for 2400");
     drop(g);
-    check_heap(av, start, end);
+    check_heap(av, start);
 }
 
 #[test]
 fn realloc_grows_in_place_into_top_and_into_a_free_neighbour() {
-    let (av, start, end) = test_arena(1 << 20);
+    let (av, start) = test_arena();
     let g = locked(av);
     let a = g.malloc(64 + 32);
     // SAFETY: `a` has 88 usable bytes.
@@ -275,12 +286,12 @@ fn realloc_grows_in_place_into_top_and_into_a_free_neighbour() {
         )
     };
     drop(g);
-    check_heap(av, start, end);
+    check_heap(av, start);
 }
 
 #[test]
 fn memalign_returns_aligned_chunks_and_frees_the_rest() {
-    let (av, start, end) = test_arena(1 << 22);
+    let (av, start) = test_arena();
     let g = locked(av);
     for align in [32usize, 64, 256, 4096, 65536] {
         let p = g.memalign(align, request2size(100));
@@ -290,20 +301,77 @@ fn memalign_returns_aligned_chunks_and_frees_the_rest() {
         unsafe { assert!(Chunk::from_mem(p).size() >= request2size(100)) };
     }
     drop(g);
-    check_heap(av, start, end);
+    check_heap(av, start);
 }
 
 #[test]
-fn an_exhausted_thread_arena_returns_null_and_recovers_after_free() {
-    let (av, start, end) = test_arena(64 * 1024);
+fn a_full_heap_chains_a_new_one_and_an_emptied_heap_goes_away() {
+    let (av, start) = test_arena();
     let g = locked(av);
-    let a = g.malloc(request2size(40 * 1024));
-    assert!(!a.is_null());
-    assert!(g.malloc(request2size(40 * 1024)).is_null());
-    g.free_chunk(Chunk::from_mem(a));
-    assert!(!g.malloc(request2size(40 * 1024)).is_null());
+    let first_heap = heap::heap_for_ptr(start);
+    // 120 KiB blocks (below the mmap threshold) until the heap is full.
+    let mut blocks = Vec::new();
+    let nb = request2size(120 * 1024);
+    loop {
+        let p = g.malloc(nb);
+        assert!(!p.is_null());
+        blocks.push(p);
+        if heap::heap_for_ptr(p as usize) != first_heap {
+            break;
+        }
+    }
+    let second = heap::heap_for_ptr(*blocks.last().unwrap() as usize);
+    // SAFETY: the new heap's header was written by grow_thread_heap.
+    unsafe {
+        assert_eq!((*second).ar_ptr, av);
+        assert_eq!((*second).prev, first_heap);
+        assert_eq!(
+            Chunk::from_mem(*blocks.last().unwrap()).addr(),
+            second as usize + 48
+        );
+    }
+    // Free the last blocks of the first heap, so that folding the second heap
+    // back would leave a top bigger than the top pad (otherwise the heap is
+    // kept, as glibc keeps it); then the only block of the second heap: the
+    // heap goes back to the kernel.
+    let in_second = blocks.pop().unwrap();
+    for _ in 0..3 {
+        g.free_chunk(Chunk::from_mem(blocks.pop().unwrap()));
+    }
+    // SAFETY: the arena is locked; top is in one of its heaps.
+    unsafe { assert_eq!(heap::heap_for_ptr((*av).top.addr()), second) };
+    g.free_chunk(Chunk::from_mem(in_second));
+    // SAFETY: the arena is locked; top is in one of its heaps.
+    unsafe {
+        assert_eq!(
+            heap::heap_for_ptr((*av).top.addr()),
+            first_heap,
+            "top moved back"
+        );
+        // The reservation is gone: mapping exactly there again works.
+        let probe = libc::mmap(
+            second.cast(),
+            4096,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        );
+        assert_eq!(probe, second.cast(), "the empty heap was not unmapped");
+        libc::munmap(probe, 4096);
+    }
+    for p in blocks {
+        g.free_chunk(Chunk::from_mem(p));
+    }
+    // SAFETY: as above.
+    let (size, rw) = unsafe { ((*first_heap).size, (*first_heap).mprotect_size) };
+    assert!(
+        size < 512 * 1024,
+        "the first heap was trimmed: {size:#x} left"
+    );
+    assert_eq!(size, rw, "trimmed pages are PROT_NONE again");
     drop(g);
-    check_heap(av, start, end);
+    check_heap(av, start);
 }
 
 /// A small deterministic generator (xorshift64*).
@@ -334,8 +402,10 @@ fn random_size(rng: &mut Rng) -> usize {
 
 #[test]
 fn random_operations_keep_every_block_intact_and_the_heap_consistent() {
-    let (av, start, end) = test_arena(16 << 20);
+    let (av, start) = test_arena();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    // Stay within the first heap (64 MiB): the walker covers one heap.
+    let mut live_bytes = 0usize;
     // mem -> (requested size, fill byte)
     let mut live: BTreeMap<usize, (usize, u8)> = BTreeMap::new();
     let fill = |p: *mut u8, n: usize, b: u8| {
@@ -353,16 +423,14 @@ fn random_operations_keep_every_block_intact_and_the_heap_consistent() {
     for step in 0..40_000u32 {
         let g = locked(av);
         let op = rng.below(10);
-        if op < 5 || live.is_empty() {
+        if (op < 5 && live_bytes < 24 << 20) || live.is_empty() {
             let n = random_size(&mut rng);
             let p = if rng.below(8) == 0 {
                 g.memalign(1 << (5 + rng.below(8)), request2size(n))
             } else {
                 g.malloc(request2size(n))
             };
-            if p.is_null() {
-                continue; // the 16 MiB buffer is full: fine
-            }
+            assert!(!p.is_null(), "a thread arena can always grow");
             // SAFETY: fresh chunk.
             let usable = unsafe { Chunk::from_mem(p).size() } - SIZE_SZ;
             assert!(usable >= n);
@@ -375,29 +443,28 @@ fn random_operations_keep_every_block_intact_and_the_heap_consistent() {
                 live.insert(p as usize, (n, b)).is_none(),
                 "handed out twice"
             );
+            live_bytes += n;
         } else {
             let k = rng.below(live.len() as u64) as usize;
             let (&p, &(n, b)) = live.iter().nth(k).unwrap();
             verify(p, n, b);
             live.remove(&p);
+            live_bytes -= n;
             if op < 8 {
                 g.free_chunk(Chunk::from_mem(p as *mut u8));
             } else {
                 let m = random_size(&mut rng);
                 let q = g.realloc(Chunk::from_mem(p as *mut u8), request2size(m));
-                if q.is_null() {
-                    verify(p, n, b);
-                    live.insert(p, (n, b));
-                    continue;
-                }
+                assert!(!q.is_null(), "a thread arena can always grow");
                 verify(q as usize, n.min(m), b);
                 fill(q, m, b);
                 live.insert(q as usize, (m, b));
+                live_bytes += m;
             }
         }
         drop(g);
         if step % 97 == 0 {
-            check_heap(av, start, end);
+            check_heap(av, start);
         }
     }
     for (&p, &(n, b)) in &live {
@@ -410,7 +477,7 @@ fn random_operations_keep_every_block_intact_and_the_heap_consistent() {
     g.consolidate();
     drop(g);
     // Everything merged back: only top is left.
-    assert_eq!(check_heap(av, start, end), 0);
+    assert_eq!(check_heap(av, start), 0);
     // SAFETY: the arena is idle.
     unsafe { assert_eq!((*av).top.addr(), start) };
 }

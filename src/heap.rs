@@ -1,0 +1,216 @@
+//! Heaps of thread arenas: mmap'd regions of at most HEAP_MAX_SIZE (64 MiB),
+//! each aligned to HEAP_MAX_SIZE, so the heap (and from it the arena) of any
+//! chunk is found by masking its address: no lookup table, no lock.
+//!
+//! ```text
+//!  64 MiB boundary
+//!  +-----------+--------------------+---------------- ... ---------+---------------+
+//!  | heap_info | malloc_state       | chunks ...           top     | PROT_NONE ... |
+//!  | (48 B)    | (first heap only)  |                              |               |
+//!  +-----------+--------------------+---------------- ... ---------+---------------+
+//!  ^ heap      <-------------- size (read-write, grows by mprotect) -->  up to 64 MiB
+//! ```
+//!
+//! A heap is born as a 64 MiB PROT_NONE reservation of which the first part
+//! (132 KiB for a new arena) is made read-write; it grows by mprotect'ing
+//! more of it, and shrinks by MADV_DONTNEED + PROT_NONE on its tail. An arena
+//! that fills a heap chains a new one (`prev` points back); a heap that
+//! empties completely (and is not its arena's first) is unmapped.
+
+use crate::arena::Arena;
+use crate::chunk::{CHUNK_HDR_SZ, MALLOC_ALIGNMENT, align_up};
+use crate::sys;
+
+/// Largest heap, and the alignment of every heap (2 × the default mmap
+/// threshold ceiling, as glibc has it on 64-bit).
+pub const HEAP_MAX_SIZE: usize = 64 * 1024 * 1024;
+/// Smallest heap glibc makes.
+pub const HEAP_MIN_SIZE: usize = 32 * 1024;
+
+/// glibc 2.36's `heap_info`, field for field.
+#[repr(C)]
+pub struct HeapInfo {
+    /// The arena this heap belongs to.
+    pub ar_ptr: *mut Arena,
+    /// The arena's previous heap (null for its first).
+    pub prev: *mut HeapInfo,
+    /// Bytes in use by the arena, from the heap's start.
+    pub size: usize,
+    /// Bytes made read-write (≥ size).
+    pub mprotect_size: usize,
+    /// The page size the heap was made with.
+    pub pagesize: usize,
+    _pad: usize,
+}
+
+const _: () = assert!(core::mem::size_of::<HeapInfo>() == 48);
+// The first chunk after the header must have 16-byte aligned memory.
+const _: () = assert!((core::mem::size_of::<HeapInfo>() + CHUNK_HDR_SZ) % MALLOC_ALIGNMENT == 0);
+
+/// The heap that holds address `addr` (of a NON_MAIN_ARENA chunk).
+#[inline]
+pub fn heap_for_ptr(addr: usize) -> *mut HeapInfo {
+    (addr & !(HEAP_MAX_SIZE - 1)) as *mut HeapInfo
+}
+
+/// Where the next heap may go: just above the last one made, when the
+/// kernel left that spot free (saves the 2 × reservation dance). Only a hint:
+/// a stale value costs one failed mmap.
+static ALIGNED_HEAP_AREA: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Reserves a new heap and makes its first `size + top_pad` bytes (at least
+/// HEAP_MIN_SIZE, at most HEAP_MAX_SIZE, page-rounded) read-write. The
+/// header's `size`, `mprotect_size` and `pagesize` are set; `ar_ptr` and
+/// `prev` are the caller's to fill. `None` if the kernel refuses.
+pub fn new_heap(size: usize, top_pad: usize) -> Option<*mut HeapInfo> {
+    use core::sync::atomic::Ordering::Relaxed;
+    let page = sys::page_size();
+    let size = if size.saturating_add(top_pad) < HEAP_MIN_SIZE {
+        HEAP_MIN_SIZE
+    } else if size.saturating_add(top_pad) <= HEAP_MAX_SIZE {
+        size + top_pad
+    } else if size > HEAP_MAX_SIZE {
+        return None;
+    } else {
+        HEAP_MAX_SIZE
+    };
+    let size = align_up(size, page);
+
+    let reserve = |len| sys::map_anonymous(len, libc::PROT_NONE, libc::MAP_NORESERVE);
+    let mut heap: Option<*mut u8> = None;
+    let hint = ALIGNED_HEAP_AREA.swap(0, Relaxed);
+    if hint != 0 {
+        // SAFETY: mapping at a hint (without MAP_FIXED) cannot clobber anything.
+        let p = unsafe {
+            libc::mmap(
+                hint as *mut libc::c_void,
+                HEAP_MAX_SIZE,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p != libc::MAP_FAILED {
+            if p as usize & (HEAP_MAX_SIZE - 1) == 0 {
+                heap = Some(p.cast());
+            } else {
+                // SAFETY: we just made this mapping and nobody knows of it.
+                unsafe { sys::unmap(p.cast(), HEAP_MAX_SIZE) };
+            }
+        }
+    }
+    if heap.is_none() {
+        // Reserve twice the size and keep the aligned half.
+        if let Some(p1) = reserve(2 * HEAP_MAX_SIZE) {
+            let p2 = align_up(p1 as usize, HEAP_MAX_SIZE);
+            let lead = p2 - p1 as usize;
+            // SAFETY: both ranges are parts of the reservation just made,
+            // outside the aligned 64 MiB we keep.
+            unsafe {
+                if lead != 0 {
+                    sys::unmap(p1, lead);
+                } else {
+                    ALIGNED_HEAP_AREA.store(p2 + HEAP_MAX_SIZE, Relaxed);
+                }
+                sys::unmap((p2 + HEAP_MAX_SIZE) as *mut u8, HEAP_MAX_SIZE - lead);
+            }
+            heap = Some(p2 as *mut u8);
+        } else {
+            // Little address space left: hope a plain 64 MiB lands aligned.
+            let p = reserve(HEAP_MAX_SIZE)?;
+            if p as usize & (HEAP_MAX_SIZE - 1) != 0 {
+                // SAFETY: our own fresh mapping.
+                unsafe { sys::unmap(p, HEAP_MAX_SIZE) };
+                return None;
+            }
+            heap = Some(p);
+        }
+    }
+    let base = heap?;
+    // SAFETY: `base` starts a 64 MiB reservation we own.
+    if unsafe { !sys::protect(base, size, libc::PROT_READ | libc::PROT_WRITE) } {
+        // SAFETY: as above.
+        unsafe { sys::unmap(base, HEAP_MAX_SIZE) };
+        return None;
+    }
+    let h = base.cast::<HeapInfo>();
+    // SAFETY: the header lies in the read-write start of the new heap.
+    unsafe {
+        h.write(HeapInfo {
+            ar_ptr: core::ptr::null_mut(),
+            prev: core::ptr::null_mut(),
+            size,
+            mprotect_size: size,
+            pagesize: page,
+            _pad: 0,
+        });
+    }
+    Some(h)
+}
+
+/// Grows heap `h` by `diff` bytes (page-rounded); false when it would pass
+/// HEAP_MAX_SIZE or mprotect fails.
+///
+/// # Safety
+/// `h` must be a live heap whose arena's lock the caller holds.
+pub unsafe fn grow_heap(h: *mut HeapInfo, diff: usize) -> bool {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let diff = align_up(diff, (*h).pagesize);
+        let new_size = (*h).size + diff;
+        if new_size > HEAP_MAX_SIZE {
+            return false;
+        }
+        if new_size > (*h).mprotect_size {
+            let from = h.cast::<u8>().add((*h).mprotect_size);
+            if !sys::protect(
+                from,
+                new_size - (*h).mprotect_size,
+                libc::PROT_READ | libc::PROT_WRITE,
+            ) {
+                return false;
+            }
+            (*h).mprotect_size = new_size;
+        }
+        (*h).size = new_size;
+    }
+    true
+}
+
+/// Shrinks heap `h` by `diff` bytes (a multiple of the page size): the
+/// pages go back to the kernel (MADV_DONTNEED) and become PROT_NONE again,
+/// so `/proc/PID/maps` shows the heap shrink.
+///
+/// # Safety
+/// `h` must be a live heap whose arena's lock the caller holds, and its last
+/// `diff` bytes must be free (part of top).
+pub unsafe fn shrink_heap(h: *mut HeapInfo, diff: usize) -> bool {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let Some(new_size) = (*h).size.checked_sub(diff) else {
+            return false;
+        };
+        if new_size < core::mem::size_of::<HeapInfo>() {
+            return false;
+        }
+        let tail = h.cast::<u8>().add(new_size);
+        sys::discard(tail, diff);
+        if sys::protect(tail, (*h).mprotect_size - new_size, libc::PROT_NONE) {
+            (*h).mprotect_size = new_size;
+        }
+        (*h).size = new_size;
+    }
+    true
+}
+
+/// Unmaps a whole heap.
+///
+/// # Safety
+/// No chunk of the heap may be in use or in any bin.
+pub unsafe fn delete_heap(h: *mut HeapInfo) {
+    use core::sync::atomic::Ordering::Relaxed;
+    let _ = ALIGNED_HEAP_AREA.compare_exchange(h as usize + HEAP_MAX_SIZE, 0, Relaxed, Relaxed);
+    // SAFETY: forwarded from the caller.
+    unsafe { sys::unmap(h.cast(), HEAP_MAX_SIZE) };
+}
