@@ -11,7 +11,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define FAIL(...) do { fprintf(stderr, "brk_blocked: " __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
+#define TEST_NAME "brk_blocked"
+#define TEST_MAX_FAILURES 1 /* the first failure ends the test */
+#include "testlib.h"
 
 int main(void) {
   /* Make the heap exist, then block its growth with a mapping at the break. */

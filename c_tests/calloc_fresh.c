@@ -7,23 +7,24 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define FAIL(...) do { fprintf(stderr, "calloc_fresh: " __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
+#define TEST_NAME "calloc_fresh"
+#define TEST_MAX_FAILURES 1 /* the first failure ends the test */
+#include "testlib.h"
 
-static long rss_kib(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  long size, res;
-  if (!f || fscanf(f, "%ld %ld", &size, &res) != 2) FAIL("cannot read /proc/self/statm");
-  fclose(f);
-  return res * (sysconf(_SC_PAGESIZE) / 1024);
+/* the RSS in KiB; not being able to read it fails the test */
+static long rss(void) {
+  long kib = rss_kib();
+  if (kib < 0) FAIL("cannot read /proc/self/statm");
+  return kib;
 }
 
 int main(void) {
-  rss_kib(); /* let stdio set itself up first */
+  rss(); /* let stdio set itself up first */
 
-  long before = rss_kib();
+  long before = rss();
   unsigned char *big = calloc(64, 1 << 20); /* 64 MiB: its own mapping */
   if (!big) FAIL("calloc(64 MiB) failed");
-  long after = rss_kib();
+  long after = rss();
   if (after - before > 4096)
     FAIL("calloc(64 MiB) raised RSS by %ld KiB: fresh mmap'd memory was cleared", after - before);
   for (size_t i = 0; i < (64u << 20); i += 4096)
@@ -33,12 +34,12 @@ int main(void) {
   /* Heap-sized blocks that grow the brk heap: 100 x 120 KiB = 12 MiB. */
   enum { N = 100, SZ = 120 * 1024 };
   unsigned char *b[N];
-  before = rss_kib();
+  before = rss();
   for (int i = 0; i < N; i++) {
     b[i] = calloc(1, SZ);
     if (!b[i]) FAIL("calloc(%d) #%d failed", SZ, i);
   }
-  after = rss_kib();
+  after = rss();
   /* glibc counts everything below the highest break as possibly dirty, so
    * only the part of each block beyond the old top is skipped: about half
    * here (glibc 2.36: ~6800 KiB). Clearing everything would cost 12000. */

@@ -18,47 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NAME "calloc_zero"
+#define TEST_NAME "calloc_zero"
+#include "testlib.h"
 
-/* All allocator calls go through volatile function pointers: GCC knows
- * malloc & co. as builtins and, with direct calls, folds alignment checks
- * (aligned_alloc(64, n) % 64 == 0), comparisons of two malloc results and
- * errno reads after free/posix_memalign, or deletes malloc/free pairs
- * (seen with gcc 12 -O2).  An indirect call has none of that knowledge. */
-static void *(*volatile malloc_v)(size_t) = malloc;
-static void (*volatile free_v)(void *) = free;
-static void *(*volatile calloc_v)(size_t, size_t) = calloc;
-#define malloc(a0) malloc_v(a0)
-#define free(a0) free_v(a0)
-#define calloc(a0, a1) calloc_v(a0, a1)
-
-static int failures;
-
-#define FAIL(...)                                                              \
-  do {                                                                         \
-    fprintf(stderr, NAME ": " __VA_ARGS__);                                    \
-    fputc('\n', stderr);                                                       \
-    if (__atomic_add_fetch(&failures, 1, __ATOMIC_SEQ_CST) >= 20) {            \
-      fprintf(stderr, NAME ": too many failures, giving up\n");                \
-      exit(1);                                                                 \
-    }                                                                          \
-  } while (0)
-
-/* hide a value from the optimiser (no constant folding, no warnings about
- * huge constant sizes) */
-static inline size_t opq(size_t x) {
-  __asm__("" : "+r"(x));
-  return x;
-}
-
-static int check_zero(const unsigned char *p, size_t n, const char *what, size_t a, size_t b) {
-  for (size_t j = 0; j < n; j++)
-    if (p[j] != 0) {
-      FAIL("%s: calloc(%zu, %zu) = %p: byte %zu of %zu is 0x%02x, expected 0", what, a, b,
-           (const void *)p, j, n, p[j]);
-      return 0;
-    }
-  return 1;
+static void check_zero(const unsigned char *p, size_t n, const char *what, size_t a, size_t b) {
+  size_t j = first_byte_not(p, n, 0);
+  if (j != ALL_GOOD)
+    FAIL("%s: calloc(%zu, %zu) = %p: byte %zu of %zu is 0x%02x, expected 0", what, a, b,
+         (const void *)p, j, n, p[j]);
 }
 
 static const size_t sizes_fixed[] = {
@@ -82,7 +49,7 @@ static void reuse_round(const char *who, int backwards) {
     memset(p[i], 0xAA, malloc_usable_size(p[i]));
   }
   for (size_t i = 0; i < NFIXED; i++) {
-    __asm__ volatile("" : : "r"(p[i]) : "memory"); /* keep the 0xAA stores */
+    keep_stores(p[i]); /* keep the 0xAA stores */
     free(p[i]);
   }
   for (size_t k = 0; k < NFIXED; k++) {
@@ -101,7 +68,7 @@ static void reuse_round(const char *who, int backwards) {
     memset(p[i], 0xAA, malloc_usable_size(p[i])); /* dirty it for the next round */
   }
   for (size_t i = 0; i < NFIXED; i++) {
-    __asm__ volatile("" : : "r"(p[i]) : "memory");
+    keep_stores(p[i]);
     free(p[i]);
   }
 }
@@ -119,7 +86,7 @@ static void sweep_small(const char *who) {
     memset(p[n], 0xAA, malloc_usable_size(p[n]));
   }
   for (size_t n = 0; n < N; n++) {
-    __asm__ volatile("" : : "r"(p[n]) : "memory");
+    keep_stores(p[n]);
     free(p[n]);
   }
   for (size_t n = N; n-- > 0;) {
@@ -143,7 +110,7 @@ static void top_round(const char *who) {
     if (p[i]) memset(p[i], 0xAA, malloc_usable_size(p[i]));
   }
   for (int i = K; i-- > 0;) {
-    __asm__ volatile("" : : "r"(p[i]) : "memory");
+    keep_stores(p[i]);
     free(p[i]);
   }
   for (int i = 0; i < K; i++) {
@@ -246,9 +213,5 @@ int main(void) {
     for (int i = 0; i < 32; i++) free(z[i]);
   }
 
-  if (failures) {
-    fprintf(stderr, NAME ": %d failure(s)\n", failures);
-    return 1;
-  }
-  return 0;
+  return test_finish();
 }

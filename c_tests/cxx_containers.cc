@@ -28,22 +28,8 @@
 #include <unordered_map>
 #include <vector>
 
-static std::atomic<int> failures{0};
-
-#define FAIL(...)                                                              \
-  do {                                                                         \
-    std::fprintf(stderr, "cxx_containers: " __VA_ARGS__);                      \
-    std::fputc('\n', stderr);                                                  \
-    if (++failures >= 20) {                                                    \
-      std::fprintf(stderr, "cxx_containers: too many failures, giving up\n");  \
-      std::exit(1);                                                            \
-    }                                                                          \
-  } while (0)
-
-static inline std::size_t opq(std::size_t x) {
-  __asm__("" : "+r"(x));
-  return x;
-}
+#define TEST_NAME "cxx_containers"
+#include "testlib.h"
 
 // Obj objects alive: in total, and created by this thread (each thread
 // destroys the objects it creates, so the per-thread count must return to 0)
@@ -290,9 +276,5 @@ int main() {
   for (auto &t : ts) t.join();
   if (live_objects != 0) FAIL("%ld Obj objects never destroyed", live_objects.load());
 
-  if (failures) {
-    std::fprintf(stderr, "cxx_containers: %d failure(s)\n", failures.load());
-    return 1;
-  }
-  return 0;
+  return test_finish();
 }

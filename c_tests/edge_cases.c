@@ -28,44 +28,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NAME "edge_cases"
-
-/* All allocator calls go through volatile function pointers: GCC knows
- * malloc & co. as builtins and, with direct calls, folds alignment checks
- * (aligned_alloc(64, n) % 64 == 0), comparisons of two malloc results and
- * errno reads after free/posix_memalign, or deletes malloc/free pairs
- * (seen with gcc 12 -O2).  An indirect call has none of that knowledge. */
-static void *(*volatile malloc_v)(size_t) = malloc;
-static void (*volatile free_v)(void *) = free;
-static void *(*volatile calloc_v)(size_t, size_t) = calloc;
-static void *(*volatile realloc_v)(void *, size_t) = realloc;
-static void *(*volatile memalign_v)(size_t, size_t) = memalign;
-#define malloc(a0) malloc_v(a0)
-#define free(a0) free_v(a0)
-#define calloc(a0, a1) calloc_v(a0, a1)
-#define realloc(a0, a1) realloc_v(a0, a1)
-#define memalign(a0, a1) memalign_v(a0, a1)
-
-static int failures;
-
-#define FAIL(...)                                                              \
-  do {                                                                         \
-    fprintf(stderr, NAME ": " __VA_ARGS__);                                    \
-    fputc('\n', stderr);                                                       \
-    if (__atomic_add_fetch(&failures, 1, __ATOMIC_SEQ_CST) >= 20) {            \
-      fprintf(stderr, NAME ": too many failures, giving up\n");                \
-      exit(1);                                                                 \
-    }                                                                          \
-  } while (0)
-
-static inline size_t opq(size_t x) {
-  __asm__("" : "+r"(x));
-  return x;
-}
-static inline void *opqp(void *x) {
-  __asm__("" : "+r"(x));
-  return x;
-}
+#define TEST_NAME "edge_cases"
+#include "testlib.h"
 
 /* ---- free preserves errno ---- */
 
@@ -167,11 +131,8 @@ static void *sym(const char *name, int required) {
 
 static void fillcheck(unsigned char *p, size_t n, unsigned char c, const char *what) {
   memset(p, c, n);
-  for (size_t j = 0; j < n; j++)
-    if (p[j] != c) {
-      FAIL("%s: byte %zu not writable", what, j);
-      return;
-    }
+  size_t j = first_byte_not(p, n, c);
+  if (j != ALL_GOOD) FAIL("%s: byte %zu not writable", what, j);
 }
 
 static void aliases(void) {
@@ -213,11 +174,9 @@ static void aliases(void) {
       unsigned char *p = lcalloc(1, n);
       if (!p) FAIL("__libc_calloc(1, %zu) returned NULL", n);
       else {
-        for (size_t j = 0; j < n; j++)
-          if (p[j]) {
-            FAIL("__libc_calloc(1, %zu): byte %zu is 0x%02x, expected 0", n, j, p[j]);
-            break;
-          }
+        size_t j = first_byte_not(p, n, 0);
+        if (j != ALL_GOOD)
+          FAIL("__libc_calloc(1, %zu): byte %zu is 0x%02x, expected 0", n, j, p[j]);
         free(p);
       }
     }
@@ -230,21 +189,16 @@ static void aliases(void) {
           FAIL("__libc_realloc(malloc'ed %zu-byte block, %zu) returned NULL", n + 10, 2 * n + 100);
           free(p);
         } else {
-          for (size_t j = 0; j < n + 10; j++)
-            if (q[j] != 0x33) {
-              FAIL("__libc_realloc(%zu -> %zu) lost byte %zu", n + 10, 2 * n + 100, j);
-              break;
-            }
+          size_t j = first_byte_not(q, n + 10, 0x33);
+          if (j != ALL_GOOD)
+            FAIL("__libc_realloc(%zu -> %zu) lost byte %zu", n + 10, 2 * n + 100, j);
           unsigned char *r = realloc(q, n / 2 + 1);
           if (!r) {
             FAIL("realloc(__libc_realloc'ed block, %zu) returned NULL", n / 2 + 1);
             free(q);
           } else {
-            for (size_t j = 0; j < n / 2 + 1; j++)
-              if (r[j] != 0x33) {
-                FAIL("realloc of a __libc_realloc'ed block lost byte %zu", j);
-                break;
-              }
+            j = first_byte_not(r, n / 2 + 1, 0x33);
+            if (j != ALL_GOOD) FAIL("realloc of a __libc_realloc'ed block lost byte %zu", j);
             void *z = lrealloc(r, opq(0));
             if (z) {
               FAIL("__libc_realloc(p, 0) returned %p, expected NULL", z);
@@ -403,11 +357,8 @@ int main(void) {
   }
   for (int i = 0; i < 100; i++) {
     size_t u = z[i] ? malloc_usable_size(z[i]) : 0;
-    for (size_t j = 0; j < u; j++)
-      if (((unsigned char *)z[i])[j] != (unsigned char)i) {
-        FAIL("malloc(0) block #%d byte %zu overwritten: blocks overlap", i, j);
-        break;
-      }
+    size_t j = first_byte_not(z[i], u, (unsigned char)i);
+    if (j != ALL_GOOD) FAIL("malloc(0) block #%d byte %zu overwritten: blocks overlap", i, j);
   }
   for (int i = 0; i < 100; i++) free(z[i]);
 
@@ -421,9 +372,5 @@ int main(void) {
   aliases();
   libc_internal();
 
-  if (failures) {
-    fprintf(stderr, NAME ": %d failure(s)\n", failures);
-    return 1;
-  }
-  return 0;
+  return test_finish();
 }

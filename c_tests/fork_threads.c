@@ -23,46 +23,28 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NAME "fork_threads"
-
-/* All allocator calls go through volatile function pointers: GCC knows
- * malloc & co. as builtins and, with direct calls, folds alignment checks
- * (aligned_alloc(64, n) % 64 == 0), comparisons of two malloc results and
- * errno reads after free/posix_memalign, or deletes malloc/free pairs
- * (seen with gcc 12 -O2).  An indirect call has none of that knowledge. */
-static void *(*volatile malloc_v)(size_t) = malloc;
-static void (*volatile free_v)(void *) = free;
-static void *(*volatile calloc_v)(size_t, size_t) = calloc;
-static void *(*volatile realloc_v)(void *, size_t) = realloc;
-static void *(*volatile memalign_v)(size_t, size_t) = memalign;
-#define malloc(a0) malloc_v(a0)
-#define free(a0) free_v(a0)
-#define calloc(a0, a1) calloc_v(a0, a1)
-#define realloc(a0, a1) realloc_v(a0, a1)
-#define memalign(a0, a1) memalign_v(a0, a1)
 #define WORKERS 4
 #define FORKS 200
 #define CHILD_TIMEOUT_MS 10000
 
-static int failures;
 static volatile int stop;
 static long loops[WORKERS];
 
-#define FAIL(...)                                                              \
+/* FAIL is used in main only: at the 10th failure it stops the workers and
+ * jumps to main's clean-up */
+#define TEST_NAME "fork_threads"
+#define TEST_MAX_FAILURES 10
+#define TEST_GIVE_UP()                                                         \
   do {                                                                         \
-    fprintf(stderr, NAME ": " __VA_ARGS__);                                    \
-    fputc('\n', stderr);                                                       \
-    if (++failures >= 10) {                                                    \
-      fprintf(stderr, NAME ": too many failures, giving up\n");                \
-      stop = 1;                                                                \
-      goto out;                                                                \
-    }                                                                          \
+    stop = 1;                                                                  \
+    goto out;                                                                  \
   } while (0)
+#include "testlib.h"
 
 /* in the child: report with write(2) from a stack buffer, no stdio */
 static void child_fail(int n, const char *fmt, ...) {
   char buf[256];
-  int k = snprintf(buf, sizeof buf, NAME ": child %d: ", n);
+  int k = snprintf(buf, sizeof buf, TEST_NAME ": child %d: ", n);
   va_list ap;
   va_start(ap, fmt);
   k += vsnprintf(buf + k, sizeof buf - k, fmt, ap);
@@ -71,15 +53,6 @@ static void child_fail(int n, const char *fmt, ...) {
   buf[k++] = '\n';
   ssize_t w = write(2, buf, k);
   (void)w;
-}
-
-static inline uint64_t rnd(uint64_t *st) {
-  uint64_t x = *st;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  *st = x;
-  return x * 0x2545F4914F6CDD1Dull;
 }
 
 static void *worker(void *arg) {
@@ -125,12 +98,12 @@ static void *child_thread(void *arg) {
 
 static int child(int n, unsigned char *inherited, size_t isize) {
   /* the parent's block is intact and ours to free */
-  for (size_t j = 0; j < isize; j++)
-    if (inherited[j] != (unsigned char)(j * 7 + 3)) {
-      child_fail(n, "inherited block byte %zu is 0x%02x, expected 0x%02x", j, inherited[j],
-                 (unsigned char)(j * 7 + 3));
-      return 1;
-    }
+  size_t bad = pat_check(inherited, n, isize);
+  if (bad != ALL_GOOD) {
+    child_fail(n, "inherited block byte %zu is 0x%02x, expected 0x%02x", bad, inherited[bad],
+               pat_byte(n, bad));
+    return 1;
+  }
   free(inherited);
   static const size_t sz[] = {0, 16, 100, 1000, 5000, 70000, 200000, 2 << 20};
   void *p[sizeof sz / sizeof sz[0]];
@@ -148,11 +121,11 @@ static int child(int n, unsigned char *inherited, size_t isize) {
     child_fail(n, "calloc(1000, 10) returned NULL");
     return 1;
   }
-  for (size_t j = 0; j < 10000; j++)
-    if (c[j]) {
-      child_fail(n, "calloc byte %zu is 0x%02x", j, c[j]);
-      return 1;
-    }
+  bad = first_byte_not(c, 10000, 0);
+  if (bad != ALL_GOOD) {
+    child_fail(n, "calloc byte %zu is 0x%02x, expected 0", bad, c[bad]);
+    return 1;
+  }
   unsigned char *r = realloc(c, 300000);
   if (!r) {
     child_fail(n, "realloc(calloc'ed block, 300000) returned NULL");
@@ -208,7 +181,7 @@ int main(void) {
       FAIL("parent: malloc(%zu) returned NULL", isize);
       continue;
     }
-    for (size_t j = 0; j < isize; j++) inherited[j] = (unsigned char)(j * 7 + 3);
+    pat_fill(inherited, n, 0, isize);
     pid_t pid = fork();
     if (pid < 0) {
       FAIL("fork #%d failed: %s", n, strerror(errno));
@@ -231,7 +204,7 @@ int main(void) {
         waitpid(pid, &status, 0);
         FAIL("child %d hung (still running after %d ms; killed it)", n, CHILD_TIMEOUT_MS);
         if (++hung >= 3) {
-          fprintf(stderr, NAME ": giving up after %d hung children\n", hung);
+          fprintf(stderr, TEST_NAME ": giving up after %d hung children\n", hung);
           goto out;
         }
         status = 0;
@@ -249,12 +222,8 @@ out:
   for (int i = 0; i < started; i++) pthread_join(t[i], NULL);
   for (int i = 0; i < started; i++)
     if (loops[i] == 0 && failures == 0) {
-      fprintf(stderr, NAME ": worker %d never completed a loop\n", i);
+      fprintf(stderr, TEST_NAME ": worker %d never completed a loop\n", i);
       failures++;
     }
-  if (failures) {
-    fprintf(stderr, NAME ": %d failure(s)\n", failures);
-    return 1;
-  }
-  return 0;
+  return test_finish();
 }

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define FAIL(...) do { fprintf(stderr, "heap_trim: " __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
+#define TEST_NAME "heap_trim"
+#define TEST_MAX_FAILURES 1 /* the first failure ends the test */
+#include "testlib.h"
 
 int main(void) {
   enum { N = 100, SZ = 60 * 1024 };

@@ -28,50 +28,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NAME "memalign_family"
-
-/* All allocator calls go through volatile function pointers: GCC knows
- * malloc & co. as builtins and, with direct calls, folds alignment checks
- * (aligned_alloc(64, n) % 64 == 0), comparisons of two malloc results and
- * errno reads after free/posix_memalign, or deletes malloc/free pairs
- * (seen with gcc 12 -O2).  An indirect call has none of that knowledge. */
-static void (*volatile free_v)(void *) = free;
-static void *(*volatile realloc_v)(void *, size_t) = realloc;
-static void *(*volatile memalign_v)(size_t, size_t) = memalign;
-static void *(*volatile aligned_alloc_v)(size_t, size_t) = aligned_alloc;
-static int (*volatile posix_memalign_v)(void **, size_t, size_t) = posix_memalign;
-static void *(*volatile valloc_v)(size_t) = valloc;
-static void *(*volatile pvalloc_v)(size_t) = pvalloc;
-#define free(a0) free_v(a0)
-#define realloc(a0, a1) realloc_v(a0, a1)
-#define memalign(a0, a1) memalign_v(a0, a1)
-#define aligned_alloc(a0, a1) aligned_alloc_v(a0, a1)
-#define posix_memalign(a0, a1, a2) posix_memalign_v(a0, a1, a2)
-#define valloc(a0) valloc_v(a0)
-#define pvalloc(a0) pvalloc_v(a0)
-
-static int failures;
-
-#define FAIL(...)                                                              \
-  do {                                                                         \
-    fprintf(stderr, NAME ": " __VA_ARGS__);                                    \
-    fputc('\n', stderr);                                                       \
-    if (++failures >= 20) {                                                    \
-      fprintf(stderr, NAME ": too many failures, giving up\n");                \
-      exit(1);                                                                 \
-    }                                                                          \
-  } while (0)
-
-static inline size_t opq(size_t x) {
-  __asm__("" : "+r"(x));
-  return x;
-}
+#define TEST_NAME "memalign_family"
+#include "testlib.h"
 
 static size_t page;
-
-static inline uint8_t pat(unsigned seed, size_t j) {
-  return (uint8_t)(seed * 29u + j * 13u + (j >> 10));
-}
 
 enum fn { F_MEMALIGN, F_ALIGNED_ALLOC, F_POSIX_MEMALIGN, F_VALLOC, F_PVALLOC };
 static const char *fname[] = {"memalign", "aligned_alloc", "posix_memalign", "valloc",
@@ -112,13 +72,11 @@ static void one(enum fn f, size_t al, size_t n, unsigned seed) {
     FAIL("%s(align %zu, size %zu): malloc_usable_size %zu is implausibly large", fname[f], al, n,
          u);
   if (u < need) u = need;
-  for (size_t j = 0; j < u; j++) p[j] = pat(seed, j);
-  for (size_t j = 0; j < u; j++)
-    if (p[j] != pat(seed, j)) {
-      FAIL("%s(align %zu, size %zu) = %p: byte %zu not writable (reads 0x%02x)", fname[f], al, n,
-           (void *)p, j, p[j]);
-      break;
-    }
+  pat_fill(p, seed, 0, u);
+  size_t bad = pat_check(p, seed, u);
+  if (bad != ALL_GOOD)
+    FAIL("%s(align %zu, size %zu) = %p: byte %zu not writable (reads 0x%02x)", fname[f], al, n,
+         (void *)p, bad, p[bad]);
   /* realloc keeps the contents (grow) */
   size_t m = n * 2 + 100;
   unsigned char *q = realloc(p, m);
@@ -129,12 +87,10 @@ static void one(enum fn f, size_t al, size_t n, unsigned seed) {
   }
   if (malloc_usable_size(q) < m)
     FAIL("realloc(%s block, %zu): usable %zu", fname[f], m, malloc_usable_size(q));
-  for (size_t j = 0; j < n; j++)
-    if (q[j] != pat(seed, j)) {
-      FAIL("realloc(%s(align %zu, size %zu), %zu): byte %zu is 0x%02x, expected 0x%02x",
-           fname[f], al, n, m, j, q[j], pat(seed, j));
-      break;
-    }
+  bad = pat_check(q, seed, n);
+  if (bad != ALL_GOOD)
+    FAIL("realloc(%s(align %zu, size %zu), %zu): byte %zu is 0x%02x, expected 0x%02x", fname[f],
+         al, n, m, bad, q[bad], pat_byte(seed, bad));
   free(q);
 }
 
@@ -156,13 +112,12 @@ static void keep_many(enum fn f, size_t al, size_t n) {
     u[i] = malloc_usable_size(p[i]);
     memset(p[i], 0x40 + i, u[i]);
   }
-  for (int i = 0; i < K; i++)
-    for (size_t j = 0; p[i] && j < u[i]; j++)
-      if (p[i][j] != 0x40 + i) {
-        FAIL("%s(align %zu, size %zu): block %d byte %zu overwritten (0x%02x): blocks overlap",
-             fname[f], al, n, i, j, p[i][j]);
-        break;
-      }
+  for (int i = 0; i < K; i++) {
+    size_t j = p[i] ? first_byte_not(p[i], u[i], 0x40 + i) : ALL_GOOD;
+    if (j != ALL_GOOD)
+      FAIL("%s(align %zu, size %zu): block %d byte %zu overwritten (0x%02x): blocks overlap",
+           fname[f], al, n, i, j, p[i][j]);
+  }
   for (int i = 0; i < K; i++) free(p[i]);
 }
 
@@ -300,9 +255,5 @@ int main(void) {
   one(F_MEMALIGN, 64, 1000, seed++);
   one(F_POSIX_MEMALIGN, 4096, 200000, seed++);
 
-  if (failures) {
-    fprintf(stderr, NAME ": %d failure(s)\n", failures);
-    return 1;
-  }
-  return 0;
+  return test_finish();
 }

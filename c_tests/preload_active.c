@@ -17,13 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NAME "preload_active"
+#define TEST_NAME "preload_active"
+#define TEST_MAX_FAILURES 0 /* report every function that is wrong */
+#include "testlib.h"
 
 int main(void) {
   const char *expect_env = getenv("PTMALLOC_RS_EXPECT_PRELOAD");
   int want_preload = expect_env != NULL;
   const char *want = want_preload ? "libptmalloc_rs.so" : "libc.so.6";
-  int failures = 0;
 
   struct {
     const char *name;
@@ -44,24 +45,19 @@ int main(void) {
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     void *addr = dlsym(RTLD_DEFAULT, fns[i].name);
     if (!addr) {
-      fprintf(stderr, NAME ": dlsym(RTLD_DEFAULT, \"%s\") found nothing: %s\n", fns[i].name,
-              dlerror());
-      failures++;
+      FAIL("dlsym(RTLD_DEFAULT, \"%s\") found nothing: %s", fns[i].name, dlerror());
       continue;
     }
     Dl_info info;
     memset(&info, 0, sizeof info);
     if (!dladdr(addr, &info) || !info.dli_fname) {
-      fprintf(stderr, NAME ": dladdr(%p) for %s found no object\n", addr, fns[i].name);
-      failures++;
+      FAIL("dladdr(%p) for %s found no object", addr, fns[i].name);
       continue;
     }
     if (!strstr(info.dli_fname, want)) {
-      fprintf(stderr,
-              NAME ": %s resolves to %p in \"%s\", expected a file containing \"%s\" "
-              "(PTMALLOC_RS_EXPECT_PRELOAD is %s)\n",
-              fns[i].name, addr, info.dli_fname, want, want_preload ? "set" : "not set");
-      failures++;
+      FAIL("%s resolves to %p in \"%s\", expected a file containing \"%s\" "
+           "(PTMALLOC_RS_EXPECT_PRELOAD is %s)",
+           fns[i].name, addr, info.dli_fname, want, want_preload ? "set" : "not set");
     }
     /* In a PIE (the default here) &malloc is loaded from the GOT and equals
      * the resolved definition; in a non-PIE it may be a canonical PLT entry
@@ -74,25 +70,18 @@ int main(void) {
       memset(&self, 0, sizeof self);
       dladdr((void *)main, &self);
       if (dinfo.dli_fbase != self.dli_fbase && fns[i].direct != addr) {
-        fprintf(stderr,
-                NAME ": this program's %s is %p (in \"%s\") but dlsym finds %p (in \"%s\")\n",
-                fns[i].name, fns[i].direct, dinfo.dli_fname, addr, info.dli_fname);
-        failures++;
+        FAIL("this program's %s is %p (in \"%s\") but dlsym finds %p (in \"%s\")", fns[i].name,
+             fns[i].direct, dinfo.dli_fname, addr, info.dli_fname);
       }
     }
   }
 
   /* and it is used: a block from malloc is known to malloc_usable_size */
   void *p = malloc(100);
-  if (!p || malloc_usable_size(p) < 100) {
-    fprintf(stderr, NAME ": malloc(100) = %p, usable %zu\n", p, p ? malloc_usable_size(p) : 0);
-    failures++;
-  }
+  if (!p || malloc_usable_size(p) < 100)
+    FAIL("malloc(100) = %p, usable %zu, expected a block of at least 100 bytes", p,
+         p ? malloc_usable_size(p) : 0);
   free(p);
 
-  if (failures) {
-    fprintf(stderr, NAME ": %d failure(s)\n", failures);
-    return 1;
-  }
-  return 0;
+  return test_finish();
 }

@@ -20,60 +20,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NAME "realloc_contents"
+#define TEST_NAME "realloc_contents"
+#include "testlib.h"
 
-/* All allocator calls go through volatile function pointers: GCC knows
- * malloc & co. as builtins and, with direct calls, folds alignment checks
- * (aligned_alloc(64, n) % 64 == 0), comparisons of two malloc results and
- * errno reads after free/posix_memalign, or deletes malloc/free pairs
- * (seen with gcc 12 -O2).  An indirect call has none of that knowledge. */
-static void *(*volatile malloc_v)(size_t) = malloc;
-static void (*volatile free_v)(void *) = free;
-static void *(*volatile realloc_v)(void *, size_t) = realloc;
-static void *(*volatile reallocarray_v)(void *, size_t, size_t) = reallocarray;
-#define malloc(a0) malloc_v(a0)
-#define free(a0) free_v(a0)
-#define realloc(a0, a1) realloc_v(a0, a1)
-#define reallocarray(a0, a1, a2) reallocarray_v(a0, a1, a2)
-
-static int failures;
-
-#define FAIL(...)                                                              \
-  do {                                                                         \
-    fprintf(stderr, NAME ": " __VA_ARGS__);                                    \
-    fputc('\n', stderr);                                                       \
-    if (++failures >= 20) {                                                    \
-      fprintf(stderr, NAME ": too many failures, giving up\n");                \
-      exit(1);                                                                 \
-    }                                                                          \
-  } while (0)
-
-static inline size_t opq(size_t x) {
-  __asm__("" : "+r"(x));
-  return x;
-}
-static inline void *opqp(void *x) {
-  __asm__("" : "+r"(x));
-  return x;
-}
-
-static inline uint8_t pat(unsigned seed, size_t j) {
-  return (uint8_t)(seed * 37u + j * 131u + (j >> 9));
-}
-
-static void fill(unsigned char *p, unsigned seed, size_t from, size_t to) {
-  for (size_t j = from; j < to; j++) p[j] = pat(seed, j);
-}
-
+/* the first n bytes of p hold the pattern of seed (reports a failure if not) */
 static int check(const unsigned char *p, unsigned seed, size_t n, const char *what, size_t a,
                  size_t b) {
-  for (size_t j = 0; j < n; j++)
-    if (p[j] != pat(seed, j)) {
-      FAIL("%s (%zu -> %zu bytes) at %p: byte %zu is 0x%02x, expected 0x%02x", what, a, b,
-           (const void *)p, j, p[j], pat(seed, j));
-      return 0;
-    }
-  return 1;
+  size_t j = pat_check(p, seed, n);
+  if (j == ALL_GOOD) return 1;
+  FAIL("%s (%zu -> %zu bytes) at %p: byte %zu is 0x%02x, expected 0x%02x", what, a, b,
+       (const void *)p, j, p[j], pat_byte(seed, j));
+  return 0;
 }
 
 static size_t next_up(size_t n) {
@@ -89,49 +46,51 @@ static size_t next_down(size_t n) {
   return n - d < 2048 ? 2048 : n - d;
 }
 
+/* One step of a block that holds the pattern of seed: realloc it from n to m
+ * bytes, check that the result is aligned, big enough and still holds the
+ * first min(n, m) bytes, and give the pattern to the new bytes.  Returns the
+ * new block, or NULL after a failure (the block is then freed).  what names
+ * the call: "jumps: realloc" reports "jumps: realloc(...) returned NULL". */
+static unsigned char *realloc_step(unsigned char *p, size_t n, size_t m, unsigned seed,
+                                   const char *what) {
+  unsigned char *q = realloc(p, m);
+  if (!q) {
+    FAIL("%s(%p, %zu) returned NULL", what, (void *)p, m);
+    free(p);
+    return NULL;
+  }
+  if ((uintptr_t)q % 16) FAIL("%s(.., %zu) = %p not 16-byte aligned", what, m, (void *)q);
+  if (malloc_usable_size(q) < m)
+    FAIL("%s(.., %zu) usable %zu < %zu", what, m, malloc_usable_size(q), m);
+  size_t keep = n < m ? n : m;
+  if (!check(q, seed, keep, what, n, m)) {
+    free(q);
+    return NULL;
+  }
+  pat_fill(q, seed, keep, m);
+  return q;
+}
+
 static void grow_and_shrink(unsigned seed, const char *label) {
+  char growing[128], shrinking[128];
+  snprintf(growing, sizeof growing, "%s: growing realloc", label);
+  snprintf(shrinking, sizeof shrinking, "%s: shrinking realloc", label);
   size_t n = 1;
   unsigned char *p = malloc(n);
   if (!p) {
     FAIL("%s: malloc(1) returned NULL", label);
     return;
   }
-  fill(p, seed, 0, n);
+  pat_fill(p, seed, 0, n);
   const size_t top = (4u << 20) + 12345;
   while (n < top) {
     size_t m = next_up(n);
-    unsigned char *q = realloc(p, m);
-    if (!q) {
-      FAIL("%s: realloc(%p, %zu) returned NULL while growing", label, (void *)p, m);
-      free(p);
-      return;
-    }
-    if ((uintptr_t)q % 16) FAIL("%s: realloc(.., %zu) = %p not 16-byte aligned", label, m, (void *)q);
-    if (malloc_usable_size(q) < m)
-      FAIL("%s: realloc(.., %zu) usable %zu < %zu", label, m, malloc_usable_size(q), m);
-    if (!check(q, seed, n, "growing realloc lost contents", n, m)) {
-      free(q);
-      return;
-    }
-    fill(q, seed, n, m);
-    p = q;
+    if (!(p = realloc_step(p, n, m, seed, growing))) return;
     n = m;
   }
   while (n > 1) {
     size_t m = next_down(n);
-    unsigned char *q = realloc(p, m);
-    if (!q) {
-      FAIL("%s: realloc(%p, %zu) returned NULL while shrinking", label, (void *)p, m);
-      free(p);
-      return;
-    }
-    if (malloc_usable_size(q) < m)
-      FAIL("%s: realloc(.., %zu) usable %zu < %zu", label, m, malloc_usable_size(q), m);
-    if (!check(q, seed, m, "shrinking realloc lost contents", n, m)) {
-      free(q);
-      return;
-    }
-    p = q;
+    if (!(p = realloc_step(p, n, m, seed, shrinking))) return;
     n = m;
   }
   free(p);
@@ -146,21 +105,8 @@ static void jumps(unsigned seed) {
   size_t n = 0;
   unsigned char *p = NULL;
   for (size_t i = 0; i < sizeof sz / sizeof sz[0]; i++) {
-    size_t m = sz[i];
-    unsigned char *q = realloc(p, m);
-    if (!q) {
-      FAIL("jumps: realloc(%p, %zu) returned NULL", (void *)p, m);
-      free(p);
-      return;
-    }
-    size_t keep = n < m ? n : m;
-    if (!check(q, seed, keep, "jumping realloc lost contents", n, m)) {
-      free(q);
-      return;
-    }
-    fill(q, seed, keep, m);
-    p = q;
-    n = m;
+    if (!(p = realloc_step(p, n, sz[i], seed, "jumps: realloc"))) return;
+    n = sz[i];
   }
   free(p);
 }
@@ -174,7 +120,7 @@ static void impossible(size_t n, unsigned seed) {
     FAIL("malloc(%zu) returned NULL", n);
     return;
   }
-  fill(p, seed, 0, n);
+  pat_fill(p, seed, 0, n);
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     errno = 0;
     void *q = realloc(opqp(p), opq(bad[i]));
@@ -223,15 +169,6 @@ static void impossible(size_t n, unsigned seed) {
   free(r);
 }
 
-static long rss_pages(void) {
-  long size = 0, rss = -1;
-  FILE *f = fopen("/proc/self/statm", "r");
-  if (!f) return -1;
-  if (fscanf(f, "%ld %ld", &size, &rss) != 2) rss = -1;
-  fclose(f);
-  return rss;
-}
-
 int main(void) {
   grow_and_shrink(1, "grow/shrink");
   /* with other blocks around, so that in-place growth is not always possible */
@@ -255,7 +192,7 @@ int main(void) {
     if ((uintptr_t)p % 16) FAIL("realloc(NULL, %zu) = %p, not 16-byte aligned", rn[i], (void *)p);
     if (malloc_usable_size(p) < rn[i])
       FAIL("realloc(NULL, %zu): usable %zu", rn[i], malloc_usable_size(p));
-    fill(p, 5, 0, rn[i]);
+    pat_fill(p, 5, 0, rn[i]);
     check(p, 5, rn[i], "realloc(NULL, n) block", 0, rn[i]);
     free(p);
   }
@@ -268,7 +205,7 @@ int main(void) {
       FAIL("malloc(%zu) returned NULL", zn[i]);
       continue;
     }
-    fill(p, 6, 0, zn[i]);
+    pat_fill(p, 6, 0, zn[i]);
     errno = 4321;
     void *q = realloc(opqp(p), opq(0));
     if (q) {
@@ -281,7 +218,7 @@ int main(void) {
   {
     /* 1000 x realloc(touched 512 KiB block, 0): a leak would cost 500 MiB */
     const size_t big = 512 * 1024;
-    long before = rss_pages();
+    long before = rss_kib();
     for (int i = 0; i < 1000; i++) {
       unsigned char *p = malloc(big);
       if (!p) {
@@ -296,8 +233,7 @@ int main(void) {
         break;
       }
     }
-    long after = rss_pages();
-    long grown = (after - before) * (sysconf(_SC_PAGESIZE) / 1024);
+    long after = rss_kib(), grown = after - before;
     if (before < 0 || after < 0) FAIL("cannot read /proc/self/statm");
     else if (grown > 64 * 1024)
       FAIL("realloc(p, 0) leaks: RSS grew by %ld KiB over 1000 x realloc(512 KiB block, 0)",
@@ -319,7 +255,7 @@ int main(void) {
       FAIL("malloc(%zu) returned NULL", a);
       continue;
     }
-    fill(p, 20 + i, 0, a);
+    pat_fill(p, 20 + i, 0, a);
     unsigned char *q = realloc(p, b);
     if (!q) {
       FAIL("shrinking realloc(%zu-byte block, %zu) returned NULL", a, b);
@@ -337,19 +273,12 @@ int main(void) {
     memset(q, 0x77, u);
     unsigned char *n2 = malloc(64);
     if (n2) memset(n2, 0x11, 64);
-    for (size_t j = 0; j < u; j++)
-      if (q[j] != 0x77) {
-        FAIL("shrunk block (%zu -> %zu, usable %zu) byte %zu overwritten by a new block", a, b, u,
-             j);
-        break;
-      }
+    size_t j = first_byte_not(q, u, 0x77);
+    if (j != ALL_GOOD)
+      FAIL("shrunk block (%zu -> %zu, usable %zu) byte %zu overwritten by a new block", a, b, u, j);
     free(n2);
     free(q);
   }
 
-  if (failures) {
-    fprintf(stderr, NAME ": %d failure(s)\n", failures);
-    return 1;
-  }
-  return 0;
+  return test_finish();
 }

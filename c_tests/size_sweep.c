@@ -20,40 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NAME "size_sweep"
-
-/* All allocator calls go through volatile function pointers: GCC knows
- * malloc & co. as builtins and, with direct calls, folds alignment checks
- * (aligned_alloc(64, n) % 64 == 0), comparisons of two malloc results and
- * errno reads after free/posix_memalign, or deletes malloc/free pairs
- * (seen with gcc 12 -O2).  An indirect call has none of that knowledge. */
-static void *(*volatile malloc_v)(size_t) = malloc;
-static void (*volatile free_v)(void *) = free;
-#define malloc(a0) malloc_v(a0)
-#define free(a0) free_v(a0)
-
 #define MMAP_THRESHOLD ((size_t)128 * 1024)
 
-static int failures;
-
-#define FAIL(...)                                                              \
-  do {                                                                         \
-    fprintf(stderr, NAME ": " __VA_ARGS__);                                    \
-    fputc('\n', stderr);                                                       \
-    if (++failures >= 20) {                                                    \
-      fprintf(stderr, NAME ": too many failures, giving up\n");                \
-      exit(1);                                                                 \
-    }                                                                          \
-  } while (0)
+#define TEST_NAME "size_sweep"
+#include "testlib.h"
 
 static size_t chunk_of(size_t n) {
   size_t c = (n + 8 + 15) & ~(size_t)15;
   return c < 32 ? 32 : c;
-}
-
-/* byte j of block number id */
-static inline uint8_t pat(size_t id, size_t j) {
-  return (uint8_t)(((id * 0x9E3779B1u) >> 11) + j * 7 + (j >> 8));
 }
 
 struct blk {
@@ -61,19 +35,13 @@ struct blk {
   size_t n, usable, id;
 };
 
-static void fill(struct blk *b) {
-  for (size_t j = 0; j < b->usable; j++) b->p[j] = pat(b->id, j);
-}
-
+/* every usable byte holds the pattern seeded with the block's id */
 static void verify(const struct blk *b, const char *phase) {
-  for (size_t j = 0; j < b->usable; j++) {
-    if (b->p[j] != pat(b->id, j)) {
-      FAIL("%s: malloc(%zu) at %p: byte %zu of %zu usable is 0x%02x, expected "
-           "0x%02x (overwritten: overlapping blocks or not writable)",
-           phase, b->n, (void *)b->p, j, b->usable, b->p[j], pat(b->id, j));
-      return;
-    }
-  }
+  size_t j = pat_check(b->p, b->id, b->usable);
+  if (j != ALL_GOOD)
+    FAIL("%s: malloc(%zu) at %p: byte %zu of %zu usable is 0x%02x, expected "
+         "0x%02x (overwritten: overlapping blocks or not writable)",
+         phase, b->n, (void *)b->p, j, b->usable, b->p[j], pat_byte(b->id, j));
 }
 
 /* exact: 1 = usable must equal chunk-8; 0 = chunk-8 or chunk-8+16 allowed */
@@ -99,7 +67,7 @@ static int get(struct blk *b, size_t n, size_t id, int exact, const char *phase)
            n, n + 4096 + 32);
   }
   if (b->usable < n) b->usable = n; /* already reported; don't write past n */
-  fill(b);
+  pat_fill(b->p, b->id, 0, b->usable);
   return 1;
 }
 
@@ -194,7 +162,7 @@ int main(void) {
         void *big = malloc((size_t)3 << 20);
         if (!big) FAIL("phase D: malloc(3 MiB) returned NULL");
         else memset(big, 0x5a, (size_t)3 << 20);
-        __asm__ volatile("" : : "r"(big) : "memory"); /* keep the memset */
+        keep_stores(big); /* keep the memset */
         free(big);
       }
     }
@@ -204,9 +172,5 @@ int main(void) {
     for (size_t n = 0; n < NSMALL; n++) free(small[n].p);
   }
 
-  if (failures) {
-    fprintf(stderr, NAME ": %d failure(s)\n", failures);
-    return 1;
-  }
-  return 0;
+  return test_finish();
 }

@@ -18,71 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NAME "threads_shared"
-
-/* All allocator calls go through volatile function pointers: GCC knows
- * malloc & co. as builtins and, with direct calls, folds alignment checks
- * (aligned_alloc(64, n) % 64 == 0), comparisons of two malloc results and
- * errno reads after free/posix_memalign, or deletes malloc/free pairs
- * (seen with gcc 12 -O2).  An indirect call has none of that knowledge. */
-static void *(*volatile malloc_v)(size_t) = malloc;
-static void (*volatile free_v)(void *) = free;
-static void *(*volatile calloc_v)(size_t, size_t) = calloc;
-static void *(*volatile realloc_v)(void *, size_t) = realloc;
-#define malloc(a0) malloc_v(a0)
-#define free(a0) free_v(a0)
-#define calloc(a0, a1) calloc_v(a0, a1)
-#define realloc(a0, a1) realloc_v(a0, a1)
 #define THREADS 8
 #define SLOTS 1024
 #define OPS 200000L
 #define XSLOTS 64
 
-static int failures;
-
-#define FAIL(...)                                                              \
-  do {                                                                         \
-    fprintf(stderr, NAME ": " __VA_ARGS__);                                    \
-    fputc('\n', stderr);                                                       \
-    if (__atomic_add_fetch(&failures, 1, __ATOMIC_SEQ_CST) >= 10) {            \
-      fprintf(stderr, NAME ": too many failures, giving up\n");                \
-      exit(1);                                                                 \
-    }                                                                          \
-  } while (0)
-
-static inline uint64_t rnd(uint64_t *st) { /* xorshift64* */
-  uint64_t x = *st;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  *st = x;
-  return x * 0x2545F4914F6CDD1Dull;
-}
-
-static inline uint64_t word(uint64_t seed, size_t k) {
-  uint64_t x = seed ^ (k * 0x9E3779B97F4A7C15ull);
-  return x ^ (x >> 29);
-}
-static inline uint8_t byte_at(uint64_t seed, size_t j) {
-  return (uint8_t)(word(seed, j >> 3) >> ((j & 7) * 8));
-}
-static void fill(unsigned char *p, uint64_t seed, size_t from, size_t to) {
-  size_t j = from;
-  while (j < to && (j & 7)) {
-    p[j] = byte_at(seed, j);
-    j++;
-  }
-  for (; j + 8 <= to; j += 8) *(uint64_t *)(p + j) = word(seed, j >> 3);
-  for (; j < to; j++) p[j] = byte_at(seed, j);
-}
-static size_t check(const unsigned char *p, uint64_t seed, size_t to) {
-  size_t j = 0;
-  for (; j + 8 <= to; j += 8)
-    if (*(const uint64_t *)(p + j) != word(seed, j >> 3)) break;
-  for (; j < to; j++)
-    if (p[j] != byte_at(seed, j)) return j;
-  return (size_t)-1;
-}
+#define TEST_NAME "threads_shared"
+#define TEST_MAX_FAILURES 10
+#include "testlib.h"
 
 struct blk {
   unsigned char *p;
@@ -103,11 +46,11 @@ static size_t pick_size(uint64_t *st) {
 }
 
 static int verify(const struct blk *b, int self, const char *when) {
-  size_t bad = check(b->p, b->seed, b->n);
-  if (bad != (size_t)-1) {
+  size_t bad = pat_check(b->p, b->seed, b->n);
+  if (bad != ALL_GOOD) {
     FAIL("thread %d, %s: block %p (%zu bytes, allocated by thread %d): byte %zu is 0x%02x, "
          "expected 0x%02x",
-         self, when, (void *)b->p, b->n, b->owner, bad, b->p[bad], byte_at(b->seed, bad));
+         self, when, (void *)b->p, b->n, b->owner, bad, b->p[bad], pat_byte(b->seed, bad));
     return 0;
   }
   return 1;
@@ -152,7 +95,7 @@ static void *worker(void *arg) {
             x->n = n;
             x->seed = rnd(&st);
             x->owner = self;
-            fill(x->p, x->seed, 0, n);
+            pat_fill(x->p, x->seed, 0, n);
             deposited = 1;
             break;
           }
@@ -192,16 +135,13 @@ static void *worker(void *arg) {
         continue;
       }
       if ((uintptr_t)b->p % 16) FAIL("thread %d: %p not 16-byte aligned", self, (void *)b->p);
-      if (use_calloc)
-        for (size_t j = 0; j < n; j++)
-          if (b->p[j]) {
-            FAIL("thread %d: calloc(1, %zu) byte %zu is 0x%02x", self, n, j, b->p[j]);
-            break;
-          }
+      size_t j = use_calloc ? first_byte_not(b->p, n, 0) : ALL_GOOD;
+      if (j != ALL_GOOD)
+        FAIL("thread %d: calloc(1, %zu) byte %zu is 0x%02x, expected 0", self, n, j, b->p[j]);
       b->n = n;
       b->seed = (uint64_t)self << 56 ^ ++gen * 0xD6E8FEB86659FD93ull;
       b->owner = self;
-      fill(b->p, b->seed, 0, n);
+      pat_fill(b->p, b->seed, 0, n);
     } else if (r < 450) {
       if (!verify(b, self, "before realloc")) {
         b->p = NULL;
@@ -223,7 +163,7 @@ static void *worker(void *arg) {
         b->p = NULL;
         continue;
       }
-      fill(q, b->seed, keep, m);
+      pat_fill(q, b->seed, keep, m);
       b->p = q;
       b->n = m;
     } else {
@@ -264,9 +204,5 @@ int main(void) {
   if (!p) FAIL("malloc(1000) after join returned NULL");
   free(p);
 
-  if (failures) {
-    fprintf(stderr, NAME ": %d failure(s)\n", failures);
-    return 1;
-  }
-  return 0;
+  return test_finish();
 }

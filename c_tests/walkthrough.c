@@ -80,35 +80,37 @@ static void write_all(int fd, const char *s, size_t n)
   }
 }
 
-__attribute__((format(printf, 2, 3))) static void say_fd(int fd, const char *fmt, ...)
+/* Formats into a stack buffer (vsnprintf with these conversions does not
+ * allocate) and writes prefix and the text to fd. */
+__attribute__((format(printf, 3, 0))) static void vsay_fd(int fd, const char *prefix,
+                                                         const char *fmt, va_list ap)
 {
   char buf[1024];
-  va_list ap;
-  va_start(ap, fmt);
   int n = vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
   if (n < 0)
     return;
   if ((size_t)n >= sizeof buf)
     n = sizeof buf - 1;
+  write_all(fd, prefix, strlen(prefix));
   write_all(fd, buf, (size_t)n);
+}
+
+__attribute__((format(printf, 2, 3))) static void say_fd(int fd, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsay_fd(fd, "", fmt, ap);
+  va_end(ap);
 }
 
 #define say(...) say_fd(1, __VA_ARGS__)
 
 __attribute__((format(printf, 1, 2))) static void fail(const char *fmt, ...)
 {
-  char buf[1024];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  vsay_fd(1, "FAIL: ", fmt, ap);
   va_end(ap);
-  if (n < 0)
-    return;
-  if ((size_t)n >= sizeof buf)
-    n = sizeof buf - 1;
-  write_all(1, "FAIL: ", 6);
-  write_all(1, buf, (size_t)n);
   failures++;
 }
 

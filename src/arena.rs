@@ -1316,21 +1316,6 @@ impl Locked {
             p.mem()
         }
     }
-
-    /// Gives a test arena its first memory: `[start, start + len)`
-    /// becomes its top chunk. (Tests build arenas over plain buffers.)
-    #[cfg(test)]
-    pub fn adopt_region(&self, start: *mut u8, len: usize) {
-        let top = Chunk::from_ptr(start);
-        assert!(!self.is_main() && is_aligned(top.addr()) && is_aligned(len));
-        // SAFETY: the caller hands the region over to the arena.
-        unsafe {
-            top.set_head(len | PREV_INUSE);
-            (*self.av).system_mem = len;
-            (*self.av).max_system_mem = len;
-        }
-        self.set_top(top);
-    }
 }
 
 #[inline]

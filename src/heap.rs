@@ -45,7 +45,8 @@ pub struct HeapInfo {
 
 const _: () = assert!(core::mem::size_of::<HeapInfo>() == 48);
 // The first chunk after the header must have 16-byte aligned memory.
-const _: () = assert!((core::mem::size_of::<HeapInfo>() + CHUNK_HDR_SZ) % MALLOC_ALIGNMENT == 0);
+const _: () =
+    assert!((core::mem::size_of::<HeapInfo>() + CHUNK_HDR_SZ).is_multiple_of(MALLOC_ALIGNMENT));
 
 /// The heap that holds address `addr` (of a NON_MAIN_ARENA chunk).
 #[inline]

@@ -3,9 +3,7 @@
 //! keeps glibc's malloc), with a heap walker that checks the layout
 //! invariants after each step and a shadow model of the live blocks.
 
-use std::boxed::Box;
 use std::collections::BTreeMap;
-use std::vec;
 use std::vec::Vec;
 
 use crate::arena::{self, Arena, Locked};
