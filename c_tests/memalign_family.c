@@ -113,7 +113,7 @@ static void keep_many(enum fn f, size_t al, size_t n) {
     memset(p[i], 0x40 + i, u[i]);
   }
   for (int i = 0; i < K; i++) {
-    size_t j = p[i] ? first_byte_not(p[i], u[i], 0x40 + i) : ALL_GOOD;
+    size_t j = first_byte_not(p[i], u[i], 0x40 + i); /* u[i] is 0 for a failed one */
     if (j != ALL_GOOD)
       FAIL("%s(align %zu, size %zu): block %d byte %zu overwritten (0x%02x): blocks overlap",
            fname[f], al, n, i, j, p[i][j]);
