@@ -1,7 +1,7 @@
 # ptmalloc-rs: build, demonstrate and test the LD_PRELOAD malloc.
 LIB := target/release/libptmalloc_rs.so
 
-.PHONY: all build test demo help clean lint
+.PHONY: all build test demo stress help clean lint
 
 all: build ## build target/release/libptmalloc_rs.so (the default)
 
@@ -13,6 +13,9 @@ test: build ## unit tests, every c_tests/ program under the preload, real progra
 
 demo: build ## the per-thread arena walkthrough: /proc/PID/maps and strace at each stage
 	scripts/walkthrough
+
+stress: build ## the multithreaded stress test for a minute with 32 threads (STRESS_SECONDS, STRESS_THREADS)
+	STRESS_SECONDS=$${STRESS_SECONDS:-60} STRESS_THREADS=$${STRESS_THREADS:-32} TEST_TIMEOUT=$$(( $${STRESS_SECONDS:-60} + 120 )) scripts/run-tests --only mt_stress
 
 lint: ## cargo fmt --check and cargo clippy
 	cargo fmt --check

@@ -47,11 +47,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Flip to 1 once ptmalloc-rs has per-thread arenas (see check_thread_heap). */
-#ifndef CHECK_THREAD_HEAP
-#define CHECK_THREAD_HEAP 0
-#endif
-
 #define SMALL_REQUEST 1000
 #define MMAP_REQUEST 200000        /* above the 128 KiB initial mmap threshold */
 #define FIRST_HEAP_GROWTH 0x21000UL /* request + 128 KiB top pad, page-rounded */
@@ -372,7 +367,6 @@ static void check_stage3(void)
 
 /* ---------- the thread's stages ---------- */
 
-#if CHECK_THREAD_HEAP
 /*
  * The thread heap assertions (glibc 2.36, x86_64): the thread's first malloc
  * creates an arena in a new heap of HEAP_MAX_SIZE = 64 MiB, aligned to 64 MiB
@@ -451,7 +445,6 @@ static void check_thread_heap_stage6(void)
     say("  stage 6: thread heap unchanged by free: ok\n");
   }
 }
-#endif
 
 static void *thread_main(void *arg)
 {
@@ -478,24 +471,18 @@ static void *thread_main(void *arg)
         say("  stage 5: the thread's malloc(%d) = %p is 16-byte aligned and usable: ok\n",
             SMALL_REQUEST, p);
     }
-    /* ===== THREAD HEAP ASSERTIONS (per-thread arenas) =====
-     * Build with -DCHECK_THREAD_HEAP=1 (or change the #define at the top)
-     * once ptmalloc-rs creates thread arenas: the chunk must then lie in a
-     * new anonymous 64 MiB-aligned heap, 0x21000 bytes rw-p followed by
-     * ---p up to 64 MiB, and carry NON_MAIN_ARENA.  These pass under glibc. */
-#if CHECK_THREAD_HEAP
+    /* Per-thread arena: the chunk must lie in a new anonymous 64 MiB-aligned
+     * heap, 0x21000 bytes rw-p followed by ---p up to 64 MiB, and carry
+     * NON_MAIN_ARENA. */
     if (p != NULL)
       check_thread_heap_stage5((uintptr_t)p);
-#endif
   }
   stage(5, "In the second thread, after malloc(1000)");
   free(p);
   if (!interactive)
     say("  stage 6: the thread's free returned\n");
-#if CHECK_THREAD_HEAP
   if (!interactive)
     check_thread_heap_stage6();
-#endif
   stage(6, "In the second thread, after free");
   return NULL;
 }
