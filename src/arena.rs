@@ -869,7 +869,9 @@ impl Locked {
             let old_size = old_top.size();
             let h = heap::heap_for_ptr(old_top.addr());
             let old_heap_size = (*h).size;
-            if nb + MINSIZE > old_size && heap::grow_heap(h, nb + MINSIZE - old_size) {
+            if nb + MINSIZE > old_size
+                && heap::grow_heap(h, nb + MINSIZE - old_size, MP.top_pad.load(Relaxed))
+            {
                 (*self.av).system_mem += (*h).size - old_heap_size;
                 old_top.set_head((h as usize + (*h).size - old_top.addr()) | PREV_INUSE);
                 return true;

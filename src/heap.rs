@@ -151,28 +151,29 @@ pub fn new_heap(size: usize, top_pad: usize) -> Option<*mut HeapInfo> {
 }
 
 /// Grows heap `h` by `diff` bytes (page-rounded); false when it would pass
-/// HEAP_MAX_SIZE or mprotect fails.
+/// HEAP_MAX_SIZE or mprotect fails. When more pages must be made
+/// read-write, up to `ahead` bytes more are made so at once: a heap that
+/// was trimmed and grows back a page at a time then costs one mprotect per
+/// `ahead` bytes instead of one per page.
 ///
 /// # Safety
 /// `h` must be a live heap whose arena's lock the caller holds.
-pub unsafe fn grow_heap(h: *mut HeapInfo, diff: usize) -> bool {
+pub unsafe fn grow_heap(h: *mut HeapInfo, diff: usize, ahead: usize) -> bool {
     // SAFETY: forwarded from the caller.
     unsafe {
-        let diff = align_up(diff, (*h).pagesize);
-        let new_size = (*h).size + diff;
+        let page = (*h).pagesize;
+        let new_size = (*h).size + align_up(diff, page);
         if new_size > HEAP_MAX_SIZE {
             return false;
         }
         if new_size > (*h).mprotect_size {
+            let rw_end = align_up(new_size.saturating_add(ahead), page).min(HEAP_MAX_SIZE);
             let from = h.cast::<u8>().add((*h).mprotect_size);
-            if !sys::protect(
-                from,
-                new_size - (*h).mprotect_size,
-                libc::PROT_READ | libc::PROT_WRITE,
-            ) {
+            let len = rw_end - (*h).mprotect_size;
+            if !sys::protect(from, len, libc::PROT_READ | libc::PROT_WRITE) {
                 return false;
             }
-            (*h).mprotect_size = new_size;
+            (*h).mprotect_size = rw_end;
         }
         (*h).size = new_size;
     }
