@@ -1,7 +1,7 @@
 # ptmalloc-rs: build, demonstrate and test the LD_PRELOAD malloc.
 LIB := target/release/libptmalloc_rs.so
 
-.PHONY: all build test demo stress help clean lint
+.PHONY: all build test demo stress bench help clean lint
 
 all: build ## build target/release/libptmalloc_rs.so (the default)
 
@@ -16,6 +16,9 @@ demo: build ## the per-thread arena walkthrough: /proc/PID/maps and strace at ea
 
 stress: build ## the multithreaded stress test for a minute with 32 threads (STRESS_SECONDS, STRESS_THREADS)
 	STRESS_SECONDS=$${STRESS_SECONDS:-60} STRESS_THREADS=$${STRESS_THREADS:-32} TEST_TIMEOUT=$$(( $${STRESS_SECONDS:-60} + 120 )) scripts/run-tests --only mt_stress
+
+bench: build ## time workloads under glibc, ptmalloc-rs, jemalloc, tcmalloc, mimalloc -> bench/results.md, .png (QUICK=1: under a minute)
+	scripts/bench $(if $(QUICK),--quick)
 
 lint: ## cargo fmt --check and cargo clippy
 	cargo fmt --check

@@ -10,7 +10,11 @@ use crate::check::malloc_printerr;
 use crate::chunk::*;
 use crate::mmapped;
 use crate::sys;
+use crate::tcache::{self, Tcache, csize2tidx};
+use crate::tls::{self, TORN_DOWN, ThreadState};
+use crate::tunables::MP;
 use core::ptr::NonNull;
+use core::sync::atomic::Ordering::Relaxed;
 
 /// Why an allocation failed: the errno value C callers see.
 pub type Errno = i32;
@@ -20,14 +24,56 @@ fn non_null(p: *mut u8) -> Result<NonNull<u8>, Errno> {
     NonNull::new(p).ok_or(libc::ENOMEM)
 }
 
+/// The fast path: a chunk of exactly the right size from the thread's
+/// tcache, with no lock; everything else goes to `malloc_from_arena`.
+#[inline]
 pub fn malloc(n: usize) -> Result<NonNull<u8>, Errno> {
     let nb = checked_request2size(n).ok_or(libc::ENOMEM)?;
+    let idx = csize2tidx(nb);
+    // SAFETY: the thread's own state and cache, touched by no other thread.
+    unsafe {
+        let tc = (*tls::thread_state()).tcache;
+        if !tc.is_null() && idx < MP.tcache_bins.load(Relaxed) && (*tc).counts[idx] > 0 {
+            return Ok(NonNull::new_unchecked((*tc).get(idx)));
+        }
+    }
+    malloc_from_arena(nb)
+}
+
+/// malloc without the tcache (made on the thread's first call).
+#[inline(never)]
+fn malloc_from_arena(nb: usize) -> Result<NonNull<u8>, Errno> {
+    let ts = tls::thread_state();
+    // SAFETY: the thread's own state.
+    if unsafe { (*ts).tcache.is_null() && (*ts).arena != TORN_DOWN } {
+        init_tcache(ts);
+    }
     let av = arenas::arena_get();
     let p = av.malloc(nb);
     if !p.is_null() {
         return non_null(p);
     }
     non_null(arenas::arena_get_retry(av).malloc(nb))
+}
+
+/// Gives the thread its tcache: a chunk of its arena, zeroed.
+#[cold]
+fn init_tcache(ts: *mut ThreadState) {
+    tcache::init_key();
+    let nb = request2size(size_of::<Tcache>());
+    let av = arenas::arena_get();
+    let mut p = av.malloc(nb);
+    if p.is_null() {
+        p = arenas::arena_get_retry(av).malloc(nb);
+    }
+    if !p.is_null() {
+        // SAFETY: a fresh chunk big enough for the cache; the thread's state
+        // is its own.
+        unsafe {
+            core::ptr::write_bytes(p, 0, size_of::<Tcache>());
+            (*ts).tcache = p.cast();
+        }
+    }
 }
 
 /// The chunk behind a user pointer, with the cheap sanity checks glibc makes
@@ -58,21 +104,42 @@ pub unsafe fn free(mem: *mut u8) {
         return;
     }
     // SAFETY: forwarded from the caller.
-    let (p, _) = unsafe { chunk_of(mem, "free(): invalid pointer") };
+    let (p, size) = unsafe { chunk_of(mem, "free(): invalid pointer") };
     // SAFETY: the header was readable above.
     if unsafe { p.is_mmapped() } {
-        let _errno = sys::KeepErrno::new();
         // SAFETY: a live mmap'd chunk, given up by the caller.
-        unsafe { mmapped::free_chunk(p) };
+        unsafe { free_mmapped(p) };
         return;
     }
-    // SAFETY: as above.
-    let Some(owner) = (unsafe { arenas::arena_for_chunk(p) }) else {
-        malloc_printerr("free(): invalid pointer");
-    };
-    // SAFETY: arenas live for the whole process.
-    let av = unsafe { arena::lock(owner) };
-    av.free_chunk(p);
+    if size < MINSIZE || !is_aligned(size) {
+        malloc_printerr("free(): invalid size");
+    }
+    // The fast path: into the thread's tcache, with no lock.
+    let idx = csize2tidx(size);
+    // SAFETY: the thread's own state and cache; `mem` is a heap chunk of
+    // `size` bytes given up by the caller.
+    unsafe {
+        let tc = (*tls::thread_state()).tcache;
+        if !tc.is_null() && idx < MP.tcache_bins.load(Relaxed) {
+            if Tcache::has_key(mem) {
+                (*tc).check_double_free(mem, idx);
+            }
+            if usize::from((*tc).counts[idx]) < MP.tcache_count.load(Relaxed) {
+                (*tc).put(p, idx);
+                return;
+            }
+        }
+        arenas::free_to_arena(p);
+    }
+}
+
+/// # Safety
+/// `p` is a live mmap'd chunk given up by its user.
+#[cold]
+unsafe fn free_mmapped(p: Chunk) {
+    let _errno = sys::KeepErrno::new();
+    // SAFETY: forwarded from the caller.
+    unsafe { mmapped::free_chunk(p) };
 }
 
 /// `realloc` for a non-null pointer and a non-zero size.

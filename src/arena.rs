@@ -39,6 +39,8 @@ use crate::heap::{self, HeapInfo};
 use crate::lock::Lock;
 use crate::mmapped;
 use crate::sys;
+use crate::tcache::{Tcache, csize2tidx};
+use crate::tls;
 use crate::tunables::{self, MP, PERTURB_BYTE};
 
 /// `flags` bit: the arena's memory is not one contiguous brk region.
@@ -481,6 +483,17 @@ impl Locked {
                     if fastbin_index(victim.size()) != idx {
                         malloc_printerr("malloc(): memory corruption (fast)");
                     }
+                    // Move the rest of this size into the thread's tcache
+                    // while we hold the lock anyway.
+                    let (tc, tidx) = stash_target(nb);
+                    while tcache_has_room(tc, tidx) && !(*slot).is_null() {
+                        let c = *slot;
+                        if !is_aligned(c.addr()) {
+                            malloc_printerr("malloc(): unaligned fastbin chunk detected 3");
+                        }
+                        *slot = reveal_fd(c);
+                        (*tc).put(c, tidx);
+                    }
                     return self.hand_out(victim, nb);
                 }
             }
@@ -502,6 +515,21 @@ impl Locked {
                     self.take_whole(victim, nb);
                     bin.set_bk(bck);
                     bck.set_fd(bin);
+                    let (tc, tidx) = stash_target(nb);
+                    while tcache_has_room(tc, tidx) {
+                        let c = bin.bk();
+                        if c == bin {
+                            break;
+                        }
+                        let bck = c.bk();
+                        if bck.fd() != c {
+                            malloc_printerr("malloc(): smallbin double linked list corrupted");
+                        }
+                        self.take_whole(c, nb);
+                        bin.set_bk(bck);
+                        bck.set_fd(bin);
+                        (*tc).put(c, tidx);
+                    }
                     return self.hand_out(victim, nb);
                 }
             }
@@ -557,13 +585,21 @@ impl Locked {
     fn sort_unsorted(&self, nb: usize) -> Option<*mut u8> {
         let unsorted = self.unsorted();
         let mut iters = 0;
+        // Exact fits fill the thread's tcache first; one of them is
+        // returned when sorting ends.
+        let (tc, tidx) = stash_target(nb);
+        let mut cached = false;
+        let finish = |cached: bool| {
+            // SAFETY: `cached` means the bin got at least one chunk here.
+            cached.then(|| unsafe { (*tc).get(tidx) })
+        };
         // SAFETY: unsorted chunks are this arena's; every size and link is
         // checked as glibc does before the chunk is moved.
         unsafe {
             loop {
                 let victim = unsorted.bk();
                 if victim == unsorted {
-                    return None;
+                    return finish(cached);
                 }
                 let bck = victim.bk();
                 let size = victim.size();
@@ -610,13 +646,18 @@ impl Locked {
 
                 if size == nb {
                     self.take_whole(victim, size);
+                    if tcache_has_room(tc, tidx) {
+                        (*tc).put(victim, tidx);
+                        cached = true;
+                        continue;
+                    }
                     return Some(self.hand_out(victim, nb));
                 }
                 self.file_into_bin(victim, size);
 
                 iters += 1;
                 if iters >= MAX_UNSORTED_ITERS {
-                    return None;
+                    return finish(cached);
                 }
             }
         }
@@ -1318,6 +1359,27 @@ impl Locked {
             p.mem()
         }
     }
+}
+
+/// The calling thread's tcache and its bin for chunk size `nb`, where
+/// chunks of that size may be stashed (null when there is no cache or the
+/// size is not cached).
+#[inline]
+fn stash_target(nb: usize) -> (*mut Tcache, usize) {
+    let idx = csize2tidx(nb);
+    // SAFETY: the calling thread's own state.
+    let tc = unsafe { (*tls::thread_state()).tcache };
+    if idx < MP.tcache_bins.load(Relaxed) {
+        (tc, idx)
+    } else {
+        (core::ptr::null_mut(), idx)
+    }
+}
+
+#[inline]
+fn tcache_has_room(tc: *mut Tcache, idx: usize) -> bool {
+    // SAFETY: a non-null `tc` is the calling thread's cache.
+    !tc.is_null() && usize::from(unsafe { (*tc).counts[idx] }) < MP.tcache_count.load(Relaxed)
 }
 
 #[inline]

@@ -26,8 +26,7 @@
 //!    `attached_threads` (taken while holding an arena mutex in
 //!    `reused_arena`, never the other way round).
 
-use core::cell::Cell;
-use core::ptr::{self, null_mut};
+use core::ptr::null_mut;
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize};
 
@@ -36,16 +35,21 @@ use crate::chunk::Chunk;
 use crate::heap::{self, HeapInfo};
 use crate::lock::Lock;
 use crate::sys;
+use crate::tls::{self, TORN_DOWN};
 use crate::tunables::MP;
 
-std::thread_local! {
-    /// The calling thread's arena: null before its first request,
-    /// `TORN_DOWN` once its exit destructor has run.
-    static THREAD_ARENA: Cell<*mut Arena> = const { Cell::new(null_mut()) };
+/// The calling thread's arena (see `tls::ThreadState::arena`).
+#[inline]
+fn thread_arena() -> *mut Arena {
+    // SAFETY: the thread's own state, touched by no other thread.
+    unsafe { (*tls::thread_state()).arena }
 }
 
-/// Marks a thread whose exit destructor has run.
-const TORN_DOWN: *mut Arena = ptr::dangling_mut();
+#[inline]
+fn set_thread_arena(a: *mut Arena) {
+    // SAFETY: as above.
+    unsafe { (*tls::thread_state()).arena = a }
+}
 
 static LIST_LOCK: Lock = Lock::new();
 static FREE_LIST_LOCK: Lock = Lock::new();
@@ -70,7 +74,7 @@ fn ring_next(a: *mut Arena) -> *mut Arena {
 /// The arena serving the calling thread, locked.
 #[inline]
 pub fn arena_get() -> Locked {
-    let a = THREAD_ARENA.with(Cell::get);
+    let a = thread_arena();
     if a.is_null() {
         return arena_get2(null_mut());
     }
@@ -193,7 +197,7 @@ fn new_arena() -> Option<Locked> {
     LIST_LOCK.unlock();
 
     FREE_LIST_LOCK.lock();
-    detach(THREAD_ARENA.with(Cell::get));
+    detach(thread_arena());
     FREE_LIST_LOCK.unlock();
     attach(a);
     // SAFETY: arenas live for the whole process.
@@ -213,7 +217,7 @@ fn take_free_arena() -> Option<Locked> {
             FREE_LIST.store((*a).next_free, Relaxed);
             (*a).attached_threads = 1;
         }
-        detach(THREAD_ARENA.with(Cell::get));
+        detach(thread_arena());
     }
     FREE_LIST_LOCK.unlock();
     if a.is_null() {
@@ -253,7 +257,7 @@ fn reused_arena(avoid: *mut Arena) -> Locked {
     }
 
     FREE_LIST_LOCK.lock();
-    detach(THREAD_ARENA.with(Cell::get));
+    detach(thread_arena());
     remove_from_free_list(a);
     // SAFETY: FREE_LIST_LOCK guards attached_threads.
     unsafe { (*a).attached_threads += 1 };
@@ -292,7 +296,7 @@ fn detach(a: *mut Arena) {
 /// Records `a` as the calling thread's arena and makes sure the thread's
 /// exit will detach it.
 fn attach(a: *mut Arena) {
-    THREAD_ARENA.with(|c| c.set(a));
+    set_thread_arena(a);
     let key = exit_key();
     // SAFETY: a key from pthread_key_create; keys below 32 use the thread's
     // static slots, so this does not allocate.
@@ -322,10 +326,13 @@ fn exit_key() -> libc::pthread_key_t {
     k
 }
 
-/// Runs as the thread exits: detach from the arena, and put the arena on
-/// the free list if no thread is left on it.
+/// Runs as the thread exits: empty the thread's tcache back into the
+/// arenas, detach from the arena, and put the arena on the free list if no
+/// thread is left on it.
 extern "C" fn thread_exit(_: *mut libc::c_void) {
-    let a = THREAD_ARENA.with(|c| c.replace(TORN_DOWN));
+    flush_tcache();
+    let a = thread_arena();
+    set_thread_arena(TORN_DOWN);
     if a.is_null() || a == TORN_DOWN {
         return;
     }
@@ -339,6 +346,40 @@ extern "C" fn thread_exit(_: *mut libc::c_void) {
         }
     }
     FREE_LIST_LOCK.unlock();
+}
+
+/// Gives every chunk of the thread's tcache, and the cache itself, back to
+/// the arenas they came from; the thread gets no cache again.
+fn flush_tcache() {
+    let ts = tls::thread_state();
+    // SAFETY: the thread's own state and cache; every cached chunk is an
+    // in-use heap chunk of some arena (the cache holds no mmap'd chunks).
+    unsafe {
+        let tc = (*ts).tcache;
+        (*ts).tcache = null_mut();
+        if tc.is_null() {
+            return;
+        }
+        for idx in 0..crate::tcache::TCACHE_MAX_BINS {
+            while (*tc).counts[idx] > 0 {
+                free_to_arena(Chunk::from_mem((*tc).get(idx)));
+            }
+        }
+        free_to_arena(Chunk::from_mem(tc.cast()));
+    }
+}
+
+/// Frees heap chunk `p` into the arena that owns it (taking its lock).
+///
+/// # Safety
+/// `p` is an in-use heap chunk (not mmap'd) given up by its user.
+pub unsafe fn free_to_arena(p: Chunk) {
+    // SAFETY: forwarded from the caller.
+    let Some(owner) = (unsafe { arena_for_chunk(p) }) else {
+        crate::check::malloc_printerr("free(): invalid pointer");
+    };
+    // SAFETY: arenas live for the whole process.
+    unsafe { arena::lock(owner) }.free_chunk(p);
 }
 
 /// Calls `f` for every arena, main first, in ring order.
@@ -370,7 +411,7 @@ extern "C" fn after_fork_parent() {
 /// every arena but the thread's own goes to the free list.
 extern "C" fn after_fork_child() {
     FREE_LIST_LOCK.reset();
-    let mine = THREAD_ARENA.with(Cell::get);
+    let mine = thread_arena();
     let mine = if mine == TORN_DOWN { null_mut() } else { mine };
     FREE_LIST.store(null_mut(), Relaxed);
     for_each_arena(|a| {

@@ -7,11 +7,13 @@
 //! | module     | part of the story                                          |
 //! |------------|------------------------------------------------------------|
 //! | `sys`      | the kernel: brk, mmap, mremap, futex, write, errno         |
+//! | `tls`      | the thread's state in initial-exec TLS (tcache, arena)     |
 //! | `lock`     | the futex mutex of each arena                              |
 //! | `check`    | corruption reports: glibc's message, then abort            |
 //! | `chunk`    | chunk headers and all raw chunk arithmetic                 |
 //! | `bins`     | bin indexes and the binmap                                  |
 //! | `tunables` | glibc's `mp_` parameters and statistics                    |
+//! | `tcache`   | the per-thread cache of freed chunks                       |
 //! | `heap`     | the 64 MiB-aligned mmap'd heaps of thread arenas           |
 //! | `mmapped`  | chunks with a mapping of their own                         |
 //! | `arena`    | one arena (`malloc_state`) and the malloc/free logic in it |
@@ -44,6 +46,8 @@ mod heap;
 mod lock;
 mod mmapped;
 mod sys;
+mod tcache;
+mod tls;
 mod tunables;
 
 #[cfg(test)]

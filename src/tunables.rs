@@ -17,6 +17,8 @@
 //! | n_mmaps_max      | 65536    | most mmap'd chunks at once                     |
 //! | no_dyn_threshold | 0        | 1 once the user fixed a threshold              |
 //! | global_max_fast  | 128      | largest chunk size kept in fastbins           |
+//! | tcache_bins      | 64       | tcache bins in use (chunk sizes 32..=1040)     |
+//! | tcache_count     | 7        | chunks cached per tcache bin                   |
 
 use core::sync::atomic::{AtomicI32, AtomicU8, AtomicUsize, Ordering::Relaxed};
 
@@ -68,9 +70,9 @@ pub static MP: Params = Params {
     mmapped_mem: AtomicUsize::new(0),
     max_mmapped_mem: AtomicUsize::new(0),
     sbrk_base: AtomicUsize::new(0),
-    tcache_bins: AtomicUsize::new(0),
-    tcache_max_bytes: AtomicUsize::new(0),
-    tcache_count: AtomicUsize::new(0),
+    tcache_bins: AtomicUsize::new(crate::tcache::TCACHE_MAX_BINS),
+    tcache_max_bytes: AtomicUsize::new(crate::tcache::TCACHE_MAX_BYTES),
+    tcache_count: AtomicUsize::new(crate::tcache::TCACHE_FILL_COUNT),
     tcache_unsorted_limit: AtomicUsize::new(0),
 };
 

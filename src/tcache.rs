@@ -1,0 +1,221 @@
+//! The tcache (glibc 2.26+): a small per-thread cache of recently freed
+//! chunks, one singly linked LIFO list per exact chunk size from 32 to 1040
+//! bytes (requests up to 1032), at most `tcache_count` (7) chunks each.
+//! Only the owning thread touches it, so it needs no lock and no atomic.
+//! To the arena, a chunk in the tcache is still in use: it is neither
+//! coalesced nor binned until it leaves the cache.
+//!
+//! The cache itself (`tcache_perthread_struct`, 0x280 bytes) is allocated
+//! from the thread's arena by its first malloc, as glibc does (so the first
+//! chunk of a heap is the cache, and the program's first block follows it).
+//!
+//! Each entry's `next` is safe-linked, and its second word holds a
+//! per-process random key while it is cached: a `free` that finds the key in
+//! a chunk looks for the chunk in its list and reports a double free.
+
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use crate::check::malloc_printerr;
+use crate::chunk::{Chunk, MALLOC_ALIGNMENT, MINSIZE, is_aligned, protect_link};
+use crate::tunables::MP;
+
+pub const TCACHE_MAX_BINS: usize = 64;
+/// Default entries per bin.
+pub const TCACHE_FILL_COUNT: usize = 7;
+/// Largest request the tcache serves by default (chunk 1040).
+pub const TCACHE_MAX_BYTES: usize = tidx2usize(TCACHE_MAX_BINS - 1);
+
+/// glibc 2.36's `tcache_perthread_struct`.
+#[repr(C)]
+pub struct Tcache {
+    pub counts: [u16; TCACHE_MAX_BINS],
+    pub entries: [*mut Entry; TCACHE_MAX_BINS],
+}
+
+const _: () = assert!(core::mem::size_of::<Tcache>() == 0x280);
+
+/// A cached chunk's user memory.
+#[repr(C)]
+pub struct Entry {
+    /// Safe-linked pointer to the next entry.
+    next: *mut Entry,
+    /// The process key while cached, 0 otherwise.
+    key: usize,
+}
+
+/// The bin of chunk size `nb` (a multiple of 16, at least MINSIZE).
+#[inline]
+pub const fn csize2tidx(nb: usize) -> usize {
+    (nb - MINSIZE) / MALLOC_ALIGNMENT
+}
+
+/// The largest request served by bin `idx`.
+pub const fn tidx2usize(idx: usize) -> usize {
+    idx * MALLOC_ALIGNMENT + MINSIZE - crate::chunk::SIZE_SZ
+}
+
+/// The per-process key of cached entries; 0 until the first tcache exists.
+static KEY: AtomicUsize = AtomicUsize::new(0);
+
+#[inline]
+pub fn key() -> usize {
+    KEY.load(Relaxed)
+}
+
+/// Picks the process key (once): random bytes from the kernel, or if the
+/// kernel will not give them without blocking, a mix of addresses and time.
+pub fn init_key() {
+    if KEY.load(Relaxed) != 0 {
+        return;
+    }
+    let mut k: usize = 0;
+    // SAFETY: getrandom writes at most 8 bytes into `k`.
+    let got = unsafe {
+        libc::syscall(
+            libc::SYS_getrandom,
+            &raw mut k,
+            core::mem::size_of::<usize>(),
+            libc::GRND_NONBLOCK,
+        )
+    };
+    if got != core::mem::size_of::<usize>() as libc::c_long || k == 0 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid out-pointer.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        k = (&raw const KEY as usize).rotate_left(17)
+            ^ (ts.tv_nsec as usize).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            | 1;
+    }
+    let _ = KEY.compare_exchange(0, k, Relaxed, Relaxed);
+}
+
+impl Tcache {
+    /// Caches chunk `c` in bin `idx` (the caller checked there is room).
+    ///
+    /// # Safety
+    /// `c` is an in-use chunk of size class `idx` that nobody else uses, and
+    /// `self` is the calling thread's cache.
+    #[inline]
+    pub unsafe fn put(&mut self, c: Chunk, idx: usize) {
+        let e = c.mem().cast::<Entry>();
+        // SAFETY: the chunk's first two user words are ours to write.
+        unsafe {
+            (*e).key = key();
+            (*e).next = protect_link(e as usize, Chunk::from_ptr(self.entries[idx].cast()))
+                .as_ptr()
+                .cast();
+        }
+        self.entries[idx] = e;
+        self.counts[idx] += 1;
+    }
+
+    /// Takes the most recently cached chunk of bin `idx` (non-empty).
+    ///
+    /// # Safety
+    /// `self` is the calling thread's cache and bin `idx` is not empty.
+    #[inline]
+    pub unsafe fn get(&mut self, idx: usize) -> *mut u8 {
+        let e = self.entries[idx];
+        if !is_aligned(e as usize) {
+            malloc_printerr("malloc(): unaligned tcache chunk detected");
+        }
+        // SAFETY: a cached entry: its two words are the cache's.
+        unsafe {
+            self.entries[idx] = protect_link(e as usize, Chunk::from_ptr((*e).next.cast()))
+                .as_ptr()
+                .cast();
+            (*e).key = 0;
+        }
+        self.counts[idx] -= 1;
+        e.cast()
+    }
+
+    /// Called when a chunk being freed carries the cache key: aborts if it
+    /// really is in bin `idx` (a double free); otherwise the key was a
+    /// coincidence in user data and the free goes on.
+    ///
+    /// # Safety
+    /// `self` is the calling thread's cache.
+    #[cold]
+    pub unsafe fn check_double_free(&self, mem: *mut u8, idx: usize) {
+        let limit = MP.tcache_count.load(Relaxed);
+        let mut e = self.entries[idx];
+        let mut n = 0;
+        while !e.is_null() {
+            if n >= limit {
+                malloc_printerr("free(): too many chunks detected in tcache");
+            }
+            if !is_aligned(e as usize) {
+                malloc_printerr("free(): unaligned chunk detected in tcache 2");
+            }
+            if e.cast() == mem {
+                malloc_printerr("free(): double free detected in tcache 2");
+            }
+            // SAFETY: a cached entry (alignment checked above).
+            e = protect_link(e as usize, Chunk::from_ptr(unsafe { (*e).next }.cast()))
+                .as_ptr()
+                .cast();
+            n += 1;
+        }
+    }
+
+    /// Whether a freed chunk's user memory carries the cache key.
+    ///
+    /// # Safety
+    /// `mem` points to at least two readable words.
+    #[inline]
+    pub unsafe fn has_key(mem: *mut u8) -> bool {
+        // SAFETY: forwarded from the caller.
+        unsafe { (*mem.cast::<Entry>()).key == key() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::request2size;
+
+    #[test]
+    fn tcache_bins_cover_requests_up_to_1032_bytes() {
+        assert_eq!(csize2tidx(32), 0);
+        assert_eq!(csize2tidx(48), 1);
+        assert_eq!(csize2tidx(request2size(1032)), 63);
+        assert_eq!(csize2tidx(request2size(1033)), 64);
+        assert_eq!(TCACHE_MAX_BYTES, 1032);
+        for idx in 0..TCACHE_MAX_BINS {
+            assert_eq!(csize2tidx(request2size(tidx2usize(idx))), idx);
+        }
+    }
+
+    #[test]
+    fn put_and_get_are_last_in_first_out_and_clear_the_key() {
+        init_key();
+        let mut tc = Tcache {
+            counts: [0; TCACHE_MAX_BINS],
+            entries: [core::ptr::null_mut(); TCACHE_MAX_BINS],
+        };
+        let mut bufs = [[0u128; 4]; 3];
+        let chunks: std::vec::Vec<Chunk> = bufs
+            .iter_mut()
+            .map(|b| Chunk::from_ptr(b.as_mut_ptr().cast()))
+            .collect();
+        // SAFETY: each chunk lies in its own buffer of 64 bytes.
+        unsafe {
+            for &c in &chunks {
+                tc.put(c, 2);
+                assert!(Tcache::has_key(c.mem()));
+            }
+            assert_eq!(tc.counts[2], 3);
+            for &c in chunks.iter().rev() {
+                let m = tc.get(2);
+                assert_eq!(m, c.mem());
+                assert!(!Tcache::has_key(m));
+            }
+            assert_eq!(tc.counts[2], 0);
+            assert!(tc.entries[2].is_null());
+        }
+    }
+}
