@@ -28,12 +28,30 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-// The code is `no_std`, so nothing in it can reach an allocating std API.
-// std is still linked: the precompiled `core` of a stable toolchain refers
-// to the unwinder's personality routine, which only std provides (hidden,
-// so it cannot interpose on a Rust program that loads us). Unit tests use
-// std freely.
+#[cfg(test)]
 extern crate std;
+
+// The precompiled `core` of a stable toolchain refers to the unwinder's
+// personality routine, which std would provide. Nothing here ever unwinds
+// (panic = "abort"), so a hidden stub that traps takes its place: hidden,
+// so it cannot interpose on a Rust program that loads us, and without std
+// the library needs neither libgcc_s nor std's code and relocations.
+#[cfg(not(test))]
+core::arch::global_asm!(
+    ".globl rust_eh_personality",
+    ".hidden rust_eh_personality",
+    ".type rust_eh_personality, @function",
+    "rust_eh_personality:",
+    "ud2",
+);
+
+/// A panic is a bug in the allocator; say so without allocating and stop.
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    sys::write_all(2, b"ptmalloc-rs: internal error\n");
+    sys::abort()
+}
 
 mod alloc;
 pub mod api;
