@@ -1,6 +1,7 @@
 //! The tcache (glibc 2.26+): a small per-thread cache of recently freed
 //! chunks, one singly linked LIFO list per exact chunk size from 32 to 1040
-//! bytes (requests up to 1032), at most `tcache_count` (7) chunks each.
+//! bytes (requests up to 1032), at most `tcache_count` (16; glibc: 7) chunks
+//! each.
 //! Only the owning thread touches it, so it needs no lock and no atomic.
 //! To the arena, a chunk in the tcache is still in use: it is neither
 //! coalesced nor binned until it leaves the cache.
@@ -20,8 +21,13 @@ use crate::chunk::{Chunk, MALLOC_ALIGNMENT, MINSIZE, is_aligned, protect_link};
 use crate::tunables::MP;
 
 pub const TCACHE_MAX_BINS: usize = 64;
-/// Default entries per bin.
-pub const TCACHE_FILL_COUNT: usize = 7;
+/// Default entries per bin: 16, where glibc has 7. Measured with callgrind
+/// on bench/workloads/random (2M operations, 5000 live blocks of 8..1024
+/// bytes): 495.2M instructions with 7, 452.6M with 16, 433.3M with 32
+/// (glibc: 536.3M); peak RSS grew by about 4 % with 16 and 14 % with 32 on
+/// the two-thread run, so 16 it is. `tcache_count` still means what it
+/// means in glibc.
+pub const TCACHE_FILL_COUNT: usize = 16;
 /// Largest request the tcache serves by default (chunk 1040).
 pub const TCACHE_MAX_BYTES: usize = tidx2usize(TCACHE_MAX_BINS - 1);
 
