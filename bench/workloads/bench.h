@@ -1,0 +1,145 @@
+/* bench.h: what the workload programs in bench/workloads/ share.
+ * Header-only; scripts/bench compiles each .c file alone:
+ *   gcc -O2 -pthread -fno-builtin -o build/bench/NAME bench/workloads/NAME.c
+ *
+ * Output protocol (stdout, one item a line, read by scripts/bench):
+ *   allocator PATH        the file that provides malloc in this process
+ *                         (checks that the LD_PRELOAD took effect)
+ *   metric NAME VALUE UNIT  a figure the program measured itself
+ *   checksum HEX          depends only on the work done, never on addresses or
+ *                         thread timing: the same under every allocator
+ *   bad N                 blocks whose contents were found damaged (0)
+ *
+ * Include it after the program's own system headers: the allocator macros
+ * below would break a system header included after them. */
+#ifndef BENCH_H
+#define BENCH_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Every allocator call goes through a volatile function pointer, so the
+ * compiler can neither delete a malloc/free pair nor fold anything it knows
+ * about malloc's result (-fno-builtin as well, for memset & co.). */
+static void *(*volatile malloc_v)(size_t) = malloc;
+static void (*volatile free_v)(void *) = free;
+static void *(*volatile realloc_v)(void *, size_t) = realloc;
+#define malloc(n) malloc_v(n)
+#define free(p) free_v(p)
+#define realloc(p, n) realloc_v(p, n)
+
+/* xorshift64*, a fast PRNG with a fixed seed per thread; *st must not be 0. */
+static inline uint64_t rnd(uint64_t *st) {
+  uint64_t x = *st;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  *st = x;
+  return x * 0x2545F4914F6CDD1Dull;
+}
+static inline uint64_t seed_of(uint64_t a, uint64_t b) {
+  uint64_t x = (a + 1) * 0x9E3779B97F4A7C15ull ^ (b + 7) * 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 31;
+  return x ? x : 1;
+}
+/* A value in [lo, hi]. */
+static inline size_t rnd_range(uint64_t *st, size_t lo, size_t hi) {
+  return lo + (size_t)(rnd(st) % (hi - lo + 1));
+}
+
+/* A block's stamp: the first 8 bytes (fewer for a block of 8 bytes or less:
+ * never its last byte) and the last byte, derived from its size and a tag.
+ * stamp_check returns 1 when the block still holds the stamp that stamp_put
+ * wrote.  A program may keep data of its own in bytes 8 .. n-2. */
+static inline uint64_t stamp_word(size_t n, uint64_t tag) {
+  uint64_t x = (uint64_t)n * 0x9E3779B97F4A7C15ull ^ tag;
+  return x ^ (x >> 29);
+}
+static inline void stamp_put(unsigned char *p, size_t n, uint64_t tag) {
+  uint64_t w = stamp_word(n, tag);
+  memcpy(p, &w, n <= 8 ? n - 1 : 8);
+  p[n - 1] = (unsigned char)(n ^ tag);
+}
+static inline int stamp_check(const unsigned char *p, size_t n, uint64_t tag) {
+  uint64_t w = stamp_word(n, tag), got = w;
+  memcpy(&got, p, n <= 8 ? n - 1 : 8);
+  return got == w && p[n - 1] == (unsigned char)(n ^ tag);
+}
+
+/* Writes one byte in every 4 KiB page of [p, p + n), so that the pages are
+ * really in memory (what a program using the block would cause). */
+static inline void touch_pages(unsigned char *p, size_t n, unsigned char v) {
+  for (size_t j = 0; j < n; j += 4096) p[j] = v;
+  p[n - 1] = v;
+}
+
+static inline double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* VmRSS from /proc/self/status, in KiB (-1 if unreadable). */
+static inline long vm_rss_kib(void) {
+  char line[256];
+  long kib = -1;
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+  fclose(f);
+  return kib;
+}
+
+/* The argument i as a number, or dflt when absent. */
+static inline long arg_or(int argc, char **argv, int i, long dflt) {
+  return argc > i ? strtol(argv[i], NULL, 0) : dflt;
+}
+
+static inline void report_allocator(void) {
+  Dl_info info;
+  void *fn = (void *)malloc_v;
+  if (dladdr(fn, &info) && info.dli_fname)
+    printf("allocator %s\n", info.dli_fname);
+  else
+    printf("allocator unknown\n");
+}
+
+static inline void report_metric(const char *name, double value, const char *unit) {
+  printf("metric %s %.6g %s\n", name, value, unit);
+}
+
+static inline void report_checksum(uint64_t sum, uint64_t bad) {
+  printf("checksum %016" PRIx64 "\n", sum);
+  printf("bad %" PRIu64 "\n", bad);
+}
+
+static inline void *xmalloc(size_t n) {
+  void *p = malloc(n);
+  if (!p) {
+    fprintf(stderr, "malloc(%zu) failed\n", n);
+    exit(3);
+  }
+  return p;
+}
+
+#define CHECK_PT(call)                                                         \
+  do {                                                                         \
+    int rc_ = (call);                                                          \
+    if (rc_) {                                                                 \
+      fprintf(stderr, "%s failed: %d\n", #call, rc_);                          \
+      exit(3);                                                                 \
+    }                                                                          \
+  } while (0)
+
+#endif /* BENCH_H */
