@@ -142,4 +142,37 @@ static inline void *xmalloc(size_t n) {
     }                                                                          \
   } while (0)
 
+/* The medium and large workloads: OPS times, a random one of LIVE slots gets
+ * a new block of lo..hi bytes (the old one's stamp checked, then freed);
+ * one byte of every 4 KiB page of the new block is written. */
+static inline int replace_blocks(int argc, char **argv, long ops_default, long live_default,
+                                 size_t lo, size_t hi, uint64_t seed_a, uint64_t seed_b) {
+  long ops = arg_or(argc, argv, 1, ops_default);
+  long live = arg_or(argc, argv, 2, live_default);
+  report_allocator();
+  unsigned char **slot = calloc((size_t)live, sizeof *slot);
+  size_t *len = calloc((size_t)live, sizeof *len);
+  uint64_t st = seed_of(seed_a, seed_b), sum = 0, bad = 0;
+  for (long i = 0; i < ops; i++) {
+    size_t k = (size_t)(rnd(&st) % (uint64_t)live);
+    if (slot[k]) {
+      bad += !stamp_check(slot[k], len[k], k);
+      free(slot[k]);
+    }
+    size_t n = rnd_range(&st, lo, hi);
+    slot[k] = xmalloc(n);
+    len[k] = n;
+    touch_pages(slot[k], n, (unsigned char)i);
+    stamp_put(slot[k], n, k);
+    sum += n;
+  }
+  for (long k = 0; k < live; k++)
+    if (slot[k]) {
+      bad += !stamp_check(slot[k], len[k], (uint64_t)k);
+      free(slot[k]);
+    }
+  report_checksum(sum, bad);
+  return 0;
+}
+
 #endif /* BENCH_H */
