@@ -43,6 +43,7 @@ pub fn malloc(n: usize) -> Result<NonNull<u8>, Errno> {
 /// malloc without the tcache (made on the thread's first call).
 #[inline(never)]
 fn malloc_from_arena(nb: usize) -> Result<NonNull<u8>, Errno> {
+    crate::tunables::read_environment();
     let ts = tls::thread_state();
     // SAFETY: the thread's own state.
     if unsafe { (*ts).tcache.is_null() && (*ts).arena != TORN_DOWN } {

@@ -15,6 +15,7 @@
 //! malloc and a bug here fails a test instead of crashing the harness.
 
 use crate::alloc;
+use crate::stats;
 use crate::sys;
 use core::ffi::c_void;
 use core::ptr::{NonNull, null_mut};
@@ -61,7 +62,41 @@ macro_rules! alias {
     )*};
 }
 
+export! {
+    /// Sets a malloc parameter (M_MXFAST, M_TRIM_THRESHOLD, …): 1 if taken.
+    fn mallopt(param: i32, value: i32) -> i32 {
+        stats::mallopt(param, value)
+    }
+
+    /// Gives free memory back to the kernel; 1 if any was released.
+    fn malloc_trim(pad: usize) -> i32 {
+        stats::malloc_trim(pad)
+    }
+
+    /// Allocation statistics as `size_t`s.
+    fn mallinfo2() -> stats::Mallinfo2 {
+        stats::mallinfo2()
+    }
+
+    /// Allocation statistics as `int`s (they wrap past 2 GiB, as in glibc).
+    fn mallinfo() -> stats::Mallinfo {
+        stats::mallinfo()
+    }
+
+    /// Per-arena and total figures on stderr.
+    fn malloc_stats() -> () {
+        stats::malloc_stats()
+    }
+
+    /// The allocator's state as XML on `fp`; `options` must be 0.
+    fn malloc_info(options: i32, fp: *mut libc::FILE) -> i32 {
+        stats::malloc_info(options, fp)
+    }
+}
+
 alias! {
+    __libc_mallopt => mallopt(param: i32, value: i32) -> i32;
+    __libc_mallinfo => mallinfo() -> stats::Mallinfo;
     __libc_malloc => malloc(n: usize) -> *mut c_void;
     __libc_free => free(p: *mut c_void) -> ();
     __libc_calloc => calloc(n: usize, size: usize) -> *mut c_void;

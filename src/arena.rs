@@ -113,6 +113,9 @@ impl ArenaCell {
 }
 
 /// The main arena: a static, usable on the very first call, grown with brk.
+/// Exported as `main_arena`, glibc's name for it, so debuggers' heap tools
+/// find it.
+#[cfg_attr(not(test), unsafe(export_name = "main_arena"))]
 pub static MAIN_ARENA: ArenaCell = ArenaCell::new();
 
 pub fn main_arena() -> *mut Arena {
@@ -1358,6 +1361,162 @@ impl Locked {
             }
             p.mem()
         }
+    }
+}
+
+/// Free chunks of one bin, for the reports: glibc's `malloc_info` figures.
+#[derive(Clone, Copy, Default)]
+pub struct BinSizes {
+    pub from: usize,
+    pub to: usize,
+    pub total: usize,
+    pub count: usize,
+    /// `total` without flag bits (what mallinfo counts).
+    pub bytes: usize,
+}
+
+/// One arena's state as the reports see it, taken under its lock.
+pub struct Census {
+    pub is_main: bool,
+    pub system_mem: usize,
+    pub max_system_mem: usize,
+    pub top_size: usize,
+    /// Fastbins (entries 0..NFASTBINS), then bins 1..NBINS at
+    /// `NFASTBINS - 1 + i` (so the unsorted bin is at NFASTBINS).
+    pub sizes: [BinSizes; NFASTBINS + NBINS - 1],
+    /// Heaps of a thread arena: total size, read-write size, count.
+    pub heap_size: usize,
+    pub heap_mprotect_size: usize,
+    pub heap_count: usize,
+}
+
+impl Census {
+    /// (chunks, bytes) in fastbins.
+    pub fn fast(&self) -> (usize, usize) {
+        self.sizes[..NFASTBINS]
+            .iter()
+            .fold((0, 0), |(c, t), s| (c + s.count, t + s.bytes))
+    }
+    /// (chunks, bytes) in the other bins, top included; `with_flags` counts
+    /// size words as they are (malloc_info), else sizes (mallinfo).
+    pub fn rest(&self, with_flags: bool) -> (usize, usize) {
+        self.sizes[NFASTBINS..]
+            .iter()
+            .fold((1, self.top_size), |(c, t), s| {
+                (c + s.count, t + if with_flags { s.total } else { s.bytes })
+            })
+    }
+}
+
+impl Locked {
+    /// Counts the arena's free chunks for the reports.
+    pub fn census(&self) -> Census {
+        let mut c = Census {
+            is_main: self.is_main(),
+            system_mem: self.system_mem(),
+            // SAFETY: the lock is held.
+            max_system_mem: unsafe { (*self.av).max_system_mem },
+            // SAFETY: top is this arena's.
+            top_size: unsafe { self.top().size() },
+            sizes: [BinSizes::default(); NFASTBINS + NBINS - 1],
+            heap_size: 0,
+            heap_mprotect_size: 0,
+            heap_count: 0,
+        };
+        // SAFETY: the lock is held; bins and fastbins hold this arena's
+        // chunks (fastbin links are checked for alignment before use).
+        unsafe {
+            for idx in 0..NFASTBINS {
+                let mut p = (*self.av).fastbins[idx];
+                if p.is_null() {
+                    continue;
+                }
+                let size = p.size();
+                let mut n = 0;
+                while !p.is_null() {
+                    if !is_aligned(p.addr()) {
+                        malloc_printerr("__malloc_info(): unaligned fastbin chunk detected");
+                    }
+                    n += 1;
+                    p = reveal_fd(p);
+                }
+                c.sizes[idx] = BinSizes {
+                    from: size - ALIGN_MASK,
+                    to: size,
+                    total: n * size,
+                    count: n,
+                    bytes: n * size,
+                };
+            }
+            for i in 1..NBINS {
+                let bin = self.bin_at(i);
+                let mut s = BinSizes {
+                    from: usize::MAX,
+                    ..BinSizes::default()
+                };
+                let mut p = bin.fd();
+                while p != bin {
+                    // glibc reports the size word as it is, flag bits included.
+                    let head = p.head();
+                    s.count += 1;
+                    s.total += head;
+                    s.from = s.from.min(head);
+                    s.to = s.to.max(head);
+                    s.bytes += p.size();
+                    p = p.fd();
+                }
+                if s.count == 0 {
+                    s.from = 0;
+                }
+                c.sizes[NFASTBINS - 1 + i] = s;
+            }
+            if !self.is_main() {
+                let mut h = heap::heap_for_ptr(self.top().addr());
+                while !h.is_null() {
+                    c.heap_size += (*h).size;
+                    c.heap_mprotect_size += (*h).mprotect_size;
+                    c.heap_count += 1;
+                    h = (*h).prev;
+                }
+            }
+        }
+        c
+    }
+
+    /// malloc_trim for one arena: consolidate, give back every whole page
+    /// inside free chunks (MADV_DONTNEED), and for the main arena also trim
+    /// top down to `pad`. True if anything was released.
+    pub fn trim(&self, pad: usize) -> bool {
+        self.consolidate();
+        let page = sys::page_size();
+        let header = 6 * SIZE_SZ; // a free chunk's header and links stay
+        let mut released = false;
+        for i in 1..NBINS {
+            if i != UNSORTED && i < bin_index(page) {
+                continue;
+            }
+            let bin = self.bin_at(i);
+            // SAFETY: the lock is held; the chunks are this arena's free
+            // chunks, and only whole pages strictly inside them (past their
+            // links, before their footer) are discarded.
+            unsafe {
+                let mut p = bin.bk();
+                while p != bin {
+                    let size = p.size();
+                    if size > page - 1 + header {
+                        let first = align_up(p.addr() + header, page);
+                        let rest = size - (first - p.addr());
+                        if rest > page - 1 {
+                            sys::discard(first as *mut u8, align_down(rest, page));
+                            released = true;
+                        }
+                    }
+                    p = p.bk();
+                }
+            }
+        }
+        let _errno = sys::KeepErrno::new();
+        (self.is_main() && self.systrim(pad)) || released
     }
 }
 

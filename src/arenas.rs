@@ -133,6 +133,7 @@ fn arena_get2(avoid: *mut Arena) -> Locked {
     if let Some(a) = take_free_arena() {
         return a;
     }
+    crate::tunables::read_environment();
     let limit = arena_limit();
     loop {
         let n = NARENAS.load(Relaxed);
@@ -383,7 +384,7 @@ pub unsafe fn free_to_arena(p: Chunk) {
 }
 
 /// Calls `f` for every arena, main first, in ring order.
-fn for_each_arena(mut f: impl FnMut(*mut Arena)) {
+pub fn for_each_arena(mut f: impl FnMut(*mut Arena)) {
     let main = main_arena();
     let mut a = main;
     loop {
@@ -432,6 +433,8 @@ extern "C" fn after_fork_child() {
 
 #[ctor::ctor(unsafe)]
 fn register_fork_handlers() {
+    // libc has set `environ` up by now: read the MALLOC_* knobs.
+    crate::tunables::read_environment();
     // SAFETY: the handlers never unwind and never allocate; glibc keeps the
     // first handlers in static storage.
     unsafe {

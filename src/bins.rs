@@ -73,7 +73,7 @@ pub const fn largebin_index(size: usize) -> usize {
     }
 }
 
-#[cfg(test)]
+#[inline]
 pub const fn bin_index(size: usize) -> usize {
     if in_smallbin_range(size) {
         smallbin_index(size)

@@ -19,6 +19,7 @@
 //! | `arena`    | one arena (`malloc_state`) and the malloc/free logic in it |
 //! | `arenas`   | the set of arenas, which serves whom, fork                 |
 //! | `alloc`    | entry logic: arena choice, mmap'd chunks, realloc/memalign |
+//! | `stats`    | mallinfo, malloc_stats, malloc_info, malloc_trim, mallopt  |
 //! | `api`      | the exported C functions: errno, NULL, glibc's quirks      |
 //!
 //! Nothing on the allocation path allocates, formats, panics or unwinds: the
@@ -63,6 +64,7 @@ mod chunk;
 mod heap;
 mod lock;
 mod mmapped;
+mod stats;
 mod sys;
 mod tcache;
 mod tls;

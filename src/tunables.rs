@@ -54,6 +54,8 @@ pub struct Params {
     pub tcache_unsorted_limit: AtomicUsize,
 }
 
+/// Exported as `mp_`, glibc's name for it, for debuggers' heap tools.
+#[cfg_attr(not(test), unsafe(export_name = "mp_"))]
 pub static MP: Params = Params {
     trim_threshold: AtomicUsize::new(DEFAULT_TRIM_THRESHOLD),
     top_pad: AtomicUsize::new(DEFAULT_TOP_PAD),
@@ -113,4 +115,400 @@ pub fn note_mremap(old: usize, new: usize) {
     let total = MP.mmapped_mem.fetch_add(new.wrapping_sub(old), Relaxed);
     MP.max_mmapped_mem
         .fetch_max(total.wrapping_add(new.wrapping_sub(old)), Relaxed);
+}
+
+// ---------------------------------------------------------------------------
+// Setting parameters: mallopt and the environment share these setters, which
+// apply glibc 2.36's range checks. Each returns whether the value was taken.
+// ---------------------------------------------------------------------------
+
+/// Largest M_MMAP_THRESHOLD accepted: half the largest thread heap.
+const MAX_MMAP_THRESHOLD: usize = crate::heap::HEAP_MAX_SIZE / 2;
+/// Largest tcache_count accepted.
+const MAX_TCACHE_COUNT: usize = u16::MAX as usize;
+
+pub fn set_mxfast(value: usize) -> bool {
+    if value > crate::bins::MAX_FAST_SIZE {
+        return false;
+    }
+    let chunk = if value == 0 {
+        crate::chunk::MINSIZE / 2
+    } else {
+        (value + crate::chunk::SIZE_SZ) & !crate::chunk::ALIGN_MASK
+    };
+    GLOBAL_MAX_FAST.store(chunk, Relaxed);
+    true
+}
+
+pub fn set_trim_threshold(value: usize) -> bool {
+    MP.trim_threshold.store(value, Relaxed);
+    MP.no_dyn_threshold.store(1, Relaxed);
+    true
+}
+
+pub fn set_top_pad(value: usize) -> bool {
+    MP.top_pad.store(value, Relaxed);
+    MP.no_dyn_threshold.store(1, Relaxed);
+    true
+}
+
+pub fn set_mmap_threshold(value: usize) -> bool {
+    if value > MAX_MMAP_THRESHOLD {
+        return false;
+    }
+    MP.mmap_threshold.store(value, Relaxed);
+    MP.no_dyn_threshold.store(1, Relaxed);
+    true
+}
+
+pub fn set_mmap_max(value: i32) -> bool {
+    MP.n_mmaps_max.store(value, Relaxed);
+    MP.no_dyn_threshold.store(1, Relaxed);
+    true
+}
+
+pub fn set_perturb(value: i32) -> bool {
+    PERTURB_BYTE.store(value as u8, Relaxed);
+    true
+}
+
+pub fn set_arena_test(value: usize) -> bool {
+    MP.arena_test.store(value, Relaxed);
+    true
+}
+
+pub fn set_arena_max(value: usize) -> bool {
+    MP.arena_max.store(value, Relaxed);
+    true
+}
+
+pub fn set_tcache_max(value: usize) -> bool {
+    if value > crate::tcache::TCACHE_MAX_BYTES {
+        return false;
+    }
+    MP.tcache_max_bytes.store(value, Relaxed);
+    let bins = crate::tcache::csize2tidx(crate::chunk::request2size(value)) + 1;
+    MP.tcache_bins.store(bins, Relaxed);
+    true
+}
+
+pub fn set_tcache_count(value: usize) -> bool {
+    if value > MAX_TCACHE_COUNT {
+        return false;
+    }
+    MP.tcache_count.store(value, Relaxed);
+    true
+}
+
+pub fn set_tcache_unsorted_limit(value: usize) -> bool {
+    MP.tcache_unsorted_limit.store(value, Relaxed);
+    true
+}
+
+pub const M_MXFAST: i32 = 1;
+pub const M_TRIM_THRESHOLD: i32 = -1;
+pub const M_TOP_PAD: i32 = -2;
+pub const M_MMAP_THRESHOLD: i32 = -3;
+pub const M_MMAP_MAX: i32 = -4;
+pub const M_CHECK_ACTION: i32 = -5;
+pub const M_PERTURB: i32 = -6;
+pub const M_ARENA_TEST: i32 = -7;
+pub const M_ARENA_MAX: i32 = -8;
+
+/// mallopt's parameter switch (the caller has consolidated the main arena,
+/// as a smaller max_fast must not strand chunks in fastbins). Negative
+/// values reach the size setters as huge sizes, which their range checks
+/// refuse, as in glibc; unknown parameters are accepted and ignored.
+pub fn mallopt(param: i32, value: i32) -> bool {
+    let size = value as isize as usize;
+    match param {
+        M_MXFAST => set_mxfast(size),
+        M_TRIM_THRESHOLD => set_trim_threshold(size),
+        M_TOP_PAD => set_top_pad(size),
+        M_MMAP_THRESHOLD => set_mmap_threshold(size),
+        M_MMAP_MAX => set_mmap_max(value),
+        M_PERTURB => set_perturb(value),
+        M_ARENA_TEST if value > 0 => set_arena_test(size),
+        M_ARENA_MAX if value > 0 => set_arena_max(size),
+        M_CHECK_ACTION => true,
+        _ => true, // unknown parameters are ignored
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The environment
+// ---------------------------------------------------------------------------
+
+/// How a tunable's value is range-checked before its setter sees it.
+#[derive(Clone, Copy)]
+enum Range {
+    /// size_t from `min` up.
+    Size(usize),
+    /// int32 within `min..=max`.
+    Int(i64, i64),
+}
+
+/// One tunable: its GLIBC_TUNABLES name, its MALLOC_* alias, its range and
+/// its setter.
+struct Tunable {
+    name: &'static [u8],
+    alias: &'static [u8],
+    range: Range,
+    set: fn(u64),
+}
+
+fn as_size(v: u64) -> usize {
+    v as usize
+}
+
+/// glibc 2.36's malloc tunables (hugetlb and check are accepted and ignored).
+static TUNABLES: [Tunable; 13] = [
+    Tunable {
+        name: b"arena_max",
+        alias: b"MALLOC_ARENA_MAX",
+        range: Range::Size(1),
+        set: |v| {
+            set_arena_max(as_size(v));
+        },
+    },
+    Tunable {
+        name: b"arena_test",
+        alias: b"MALLOC_ARENA_TEST",
+        range: Range::Size(1),
+        set: |v| {
+            set_arena_test(as_size(v));
+        },
+    },
+    Tunable {
+        name: b"mmap_max",
+        alias: b"MALLOC_MMAP_MAX_",
+        range: Range::Int(i32::MIN as i64, i32::MAX as i64),
+        set: |v| {
+            set_mmap_max(v as i32);
+        },
+    },
+    Tunable {
+        name: b"mmap_threshold",
+        alias: b"MALLOC_MMAP_THRESHOLD_",
+        range: Range::Size(0),
+        set: |v| {
+            set_mmap_threshold(as_size(v));
+        },
+    },
+    Tunable {
+        name: b"mxfast",
+        alias: b"",
+        range: Range::Size(0),
+        set: |v| {
+            set_mxfast(as_size(v));
+        },
+    },
+    Tunable {
+        name: b"perturb",
+        alias: b"MALLOC_PERTURB_",
+        range: Range::Int(0, 0xff),
+        set: |v| {
+            set_perturb(v as i32);
+        },
+    },
+    Tunable {
+        name: b"tcache_count",
+        alias: b"",
+        range: Range::Size(0),
+        set: |v| {
+            set_tcache_count(as_size(v));
+        },
+    },
+    Tunable {
+        name: b"tcache_max",
+        alias: b"",
+        range: Range::Size(0),
+        set: |v| {
+            set_tcache_max(as_size(v));
+        },
+    },
+    Tunable {
+        name: b"tcache_unsorted_limit",
+        alias: b"",
+        range: Range::Size(0),
+        set: |v| {
+            set_tcache_unsorted_limit(as_size(v));
+        },
+    },
+    Tunable {
+        name: b"top_pad",
+        alias: b"MALLOC_TOP_PAD_",
+        range: Range::Size(0),
+        set: |v| {
+            set_top_pad(as_size(v));
+        },
+    },
+    Tunable {
+        name: b"trim_threshold",
+        alias: b"MALLOC_TRIM_THRESHOLD_",
+        range: Range::Size(0),
+        set: |v| {
+            set_trim_threshold(as_size(v));
+        },
+    },
+    Tunable {
+        name: b"hugetlb",
+        alias: b"",
+        range: Range::Int(0, 2),
+        set: |_| {},
+    },
+    Tunable {
+        name: b"check",
+        alias: b"",
+        range: Range::Int(0, 3),
+        set: |_| {},
+    },
+];
+
+/// Parses a number as the dynamic loader does for tunables: optional
+/// blanks and sign, then decimal, 0x hex or 0 octal digits, stopping at the
+/// first other character; an overflow gives u64::MAX.
+fn parse_number(s: &[u8]) -> u64 {
+    let mut i = 0;
+    while i < s.len() && (s[i] == b' ' || s[i] == b'\t') {
+        i += 1;
+    }
+    let mut negative = false;
+    if i < s.len() && (s[i] == b'-' || s[i] == b'+') {
+        negative = s[i] == b'-';
+        i += 1;
+    }
+    if i >= s.len() || !s[i].is_ascii_digit() {
+        return 0;
+    }
+    let mut base = 10u64;
+    if s[i] == b'0' {
+        if i + 1 < s.len() && (s[i + 1] == b'x' || s[i + 1] == b'X') {
+            base = 16;
+            i += 2;
+        } else {
+            base = 8;
+        }
+    }
+    let mut n: u64 = 0;
+    while i < s.len() {
+        let d = match (s[i] as char).to_digit(base as u32) {
+            Some(d) => d as u64,
+            None => break,
+        };
+        if n >= (u64::MAX - d) / base {
+            return u64::MAX;
+        }
+        n = n * base + d;
+        i += 1;
+    }
+    if negative { n.wrapping_neg() } else { n }
+}
+
+/// Applies `value` to a tunable if it is within the tunable's range.
+fn apply(t: &Tunable, value: &[u8]) {
+    let v = parse_number(value);
+    let ok = match t.range {
+        Range::Size(min) => v >= min as u64,
+        Range::Int(min, max) => (min..=max).contains(&(v as i64)),
+    };
+    if ok {
+        (t.set)(v);
+    }
+}
+
+/// Applies `glibc.malloc.NAME=VALUE:...` entries; other names are ignored.
+/// Returns a bit per TUNABLES entry that was named.
+fn apply_glibc_tunables(list: &[u8]) -> u32 {
+    let mut named = 0u32;
+    for entry in list.split(|&c| c == b':') {
+        let Some(eq) = entry.iter().position(|&c| c == b'=') else {
+            continue;
+        };
+        let (name, value) = (&entry[..eq], &entry[eq + 1..]);
+        let Some(short) = name.strip_prefix(b"glibc.malloc.") else {
+            continue;
+        };
+        for (i, t) in TUNABLES.iter().enumerate() {
+            if t.name == short {
+                apply(t, value);
+                named |= 1 << i;
+            }
+        }
+    }
+    named
+}
+
+unsafe extern "C" {
+    static environ: *const *const core::ffi::c_char;
+}
+
+/// 0: not read yet; 1: read.
+static ENV_READ: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
+/// Reads the MALLOC_* variables and GLIBC_TUNABLES once, without
+/// allocating. Before libc has set `environ` up (the dynamic loader calls
+/// malloc that early) nothing is read and the next call tries again.
+#[inline]
+pub fn read_environment() {
+    if ENV_READ.load(Relaxed) == 0 {
+        read_environment_now();
+    }
+}
+
+#[cold]
+fn read_environment_now() {
+    // SAFETY: `environ` is libc's; it is null or a null-terminated array of
+    // NUL-terminated strings, not changed while the process starts up.
+    let env = unsafe { core::ptr::read_volatile(&raw const environ) };
+    if env.is_null() {
+        return;
+    }
+    if ENV_READ.swap(1, Relaxed) != 0 {
+        return;
+    }
+    let mut named = 0u32;
+    let mut i = 0;
+    loop {
+        // SAFETY: as above; the array ends with a null entry.
+        let entry = unsafe { *env.add(i) };
+        if entry.is_null() {
+            break;
+        }
+        i += 1;
+        // SAFETY: a NUL-terminated string from the environment.
+        let entry = unsafe { core::ffi::CStr::from_ptr(entry) }.to_bytes();
+        let Some(eq) = entry.iter().position(|&c| c == b'=') else {
+            continue;
+        };
+        let (name, value) = (&entry[..eq], &entry[eq + 1..]);
+        if name == b"GLIBC_TUNABLES" {
+            named |= apply_glibc_tunables(value);
+            continue;
+        }
+        for (k, t) in TUNABLES.iter().enumerate() {
+            // An alias counts only if GLIBC_TUNABLES did not set it first.
+            if !t.alias.is_empty() && t.alias == name && named & (1 << k) == 0 {
+                apply(t, value);
+                named |= 1 << k;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_parse_like_the_dynamic_loaders_strtoul() {
+        assert_eq!(parse_number(b"65536"), 65536);
+        assert_eq!(parse_number(b"0x10000"), 65536);
+        assert_eq!(parse_number(b"010"), 8);
+        assert_eq!(parse_number(b"12x"), 12);
+        assert_eq!(parse_number(b"abc"), 0);
+        assert_eq!(parse_number(b""), 0);
+        assert_eq!(parse_number(b"-1"), u64::MAX);
+        assert_eq!(parse_number(b"99999999999999999999999"), u64::MAX);
+    }
 }
