@@ -88,6 +88,11 @@ export! {
         stats::malloc_stats()
     }
 
+    /// The heap dump (arenas, heaps, bins, tcache, totals) as text on `fd`.
+    fn malloc_rs_dump(fd: i32) -> () {
+        crate::inspect::dump(fd)
+    }
+
     /// The allocator's state as XML on `fp`; `options` must be 0.
     fn malloc_info(options: i32, fp: *mut libc::FILE) -> i32 {
         stats::malloc_info(options, fp)

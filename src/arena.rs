@@ -766,7 +766,7 @@ impl Locked {
     fn sysmalloc(&self, nb: usize) -> *mut u8 {
         let try_mmap = nb >= tunables::mmap_threshold();
         if try_mmap && let Some(p) = mmapped::map_chunk(nb) {
-            return p.mem();
+            return self.hand_out(p, nb);
         }
         if self.is_main() {
             self.grow_main(nb);
@@ -776,7 +776,7 @@ impl Locked {
         {
             // The heap is full and no new one can be made: a mapping of its
             // own may still be possible.
-            return p.mem();
+            return self.hand_out(p, nb);
         }
         // SAFETY: the lock is held; maybe-grown top is this arena's.
         unsafe {
@@ -1517,6 +1517,112 @@ impl Locked {
         }
         let _errno = sys::KeepErrno::new();
         (self.is_main() && self.systrim(pad)) || released
+    }
+}
+
+/// Which list a free chunk is on, for the heap dump.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Bin {
+    Fast(usize),
+    Unsorted,
+    Small(usize),
+    Large(usize),
+}
+
+/// Most chunks the dump follows on one list (a corrupted list cannot make
+/// it loop forever).
+const DUMP_LIST_LIMIT: usize = 100_000;
+
+impl Locked {
+    /// Takes the arena's lock only if it comes free soon; `None` if another
+    /// thread keeps it (the heap dump must not deadlock).
+    ///
+    /// # Safety
+    /// `av` must point to an arena that lives for the rest of the process.
+    pub unsafe fn try_lock(av: *mut Arena) -> Option<Locked> {
+        if sys::single_threaded() {
+            // SAFETY: forwarded from the caller; no other thread exists.
+            return Some(unsafe { held(av, false) });
+        }
+        for _ in 0..10_000 {
+            // SAFETY: forwarded from the caller.
+            if unsafe { mutex(av) }.try_lock() {
+                // SAFETY: we hold the lock now.
+                return Some(unsafe { held(av, true) });
+            }
+            core::hint::spin_loop();
+        }
+        None
+    }
+
+    /// The arena's address, top chunk and size, last remainder, and the
+    /// fields the dump prints.
+    pub fn header(&self) -> (usize, Chunk, usize, Chunk, usize, usize, usize, bool) {
+        // SAFETY: the lock is held; top is this arena's.
+        unsafe {
+            let a = &raw const *self.av;
+            (
+                self.av as usize,
+                (*a).top,
+                (*a).top.size(),
+                (*a).last_remainder,
+                (*a).system_mem,
+                (*a).max_system_mem,
+                (*a).attached_threads,
+                self.contiguous(),
+            )
+        }
+    }
+
+    /// Calls `f(bin, chunk, size word)` for every chunk in every fastbin and
+    /// bin, in list order; stops a list at a misaligned link or after
+    /// DUMP_LIST_LIMIT chunks.
+    pub fn walk_bins(&self, f: &mut dyn FnMut(Bin, Chunk, usize)) {
+        // SAFETY: the lock is held; every link is checked for alignment
+        // before it is followed.
+        unsafe {
+            for idx in 0..NFASTBINS {
+                let mut p = (*self.av).fastbins[idx];
+                let mut n = 0;
+                while !p.is_null() && is_aligned(p.addr()) && n < DUMP_LIST_LIMIT {
+                    f(Bin::Fast(idx), p, p.head());
+                    p = reveal_fd(p);
+                    n += 1;
+                }
+            }
+            for i in 1..NBINS {
+                let bin = self.bin_at(i);
+                let kind = if i == UNSORTED {
+                    Bin::Unsorted
+                } else if i < NSMALLBINS {
+                    Bin::Small(i)
+                } else {
+                    Bin::Large(i)
+                };
+                let mut p = bin.fd();
+                let mut n = 0;
+                while p != bin && is_aligned(p.addr()) && n < DUMP_LIST_LIMIT {
+                    f(kind, p, p.head());
+                    p = p.fd();
+                    n += 1;
+                }
+            }
+        }
+    }
+
+    /// The thread arena's heaps, newest first: (start, size, read-write size).
+    pub fn walk_heaps(&self, f: &mut dyn FnMut(usize, usize, usize)) {
+        if self.is_main() {
+            return;
+        }
+        // SAFETY: the lock is held; heap headers are this arena's.
+        unsafe {
+            let mut h = heap::heap_for_ptr(self.top().addr());
+            while !h.is_null() {
+                f(h as usize, (*h).size, (*h).mprotect_size);
+                h = (*h).prev;
+            }
+        }
     }
 }
 

@@ -161,7 +161,8 @@ fn is_initial_thread() -> bool {
 }
 
 /// The arena limit: `arena_max` if set, else — once more than `arena_test`
-/// arenas exist — 8 × the CPUs this process may use; 0 (none) before that.
+/// arenas exist — 8 × the online CPUs (as glibc counts them: not the
+/// affinity mask); 0 (none) before that.
 fn arena_limit() -> usize {
     let known = NARENAS_LIMIT.load(Relaxed);
     if known != 0 {
@@ -171,7 +172,7 @@ fn arena_limit() -> usize {
     let limit = if max != 0 {
         max
     } else if NARENAS.load(Relaxed) > MP.arena_test.load(Relaxed) {
-        8 * sys::cpus_allowed()
+        8 * sys::cpus_online()
     } else {
         return 0;
     };
@@ -366,7 +367,13 @@ fn flush_tcache() {
                 free_to_arena(Chunk::from_mem((*tc).get(idx)));
             }
         }
-        free_to_arena(Chunk::from_mem(tc.cast()));
+        // The cache itself was malloc'd: mmap'd when the threshold is tiny.
+        let own = Chunk::from_mem(tc.cast());
+        if own.is_mmapped() {
+            crate::mmapped::free_chunk(own);
+        } else {
+            free_to_arena(own);
+        }
     }
 }
 
@@ -435,6 +442,7 @@ extern "C" fn after_fork_child() {
 fn register_fork_handlers() {
     // libc has set `environ` up by now: read the MALLOC_* knobs.
     crate::tunables::read_environment();
+    crate::inspect::install_from_environment();
     // SAFETY: the handlers never unwind and never allocate; glibc keeps the
     // first handlers in static storage.
     unsafe {

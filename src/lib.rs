@@ -20,6 +20,7 @@
 //! | `arenas`   | the set of arenas, which serves whom, fork                 |
 //! | `alloc`    | entry logic: arena choice, mmap'd chunks, realloc/memalign |
 //! | `stats`    | mallinfo, malloc_stats, malloc_info, malloc_trim, mallopt  |
+//! | `inspect`  | the heap dump (function, signal, at exit)                  |
 //! | `api`      | the exported C functions: errno, NULL, glibc's quirks      |
 //!
 //! Nothing on the allocation path allocates, formats, panics or unwinds: the
@@ -62,11 +63,13 @@ mod bins;
 mod check;
 mod chunk;
 mod heap;
+mod inspect;
 mod lock;
 mod mmapped;
 mod stats;
 mod sys;
 mod tcache;
+mod text;
 mod tls;
 mod tunables;
 

@@ -11,6 +11,7 @@ use core::sync::atomic::Ordering::Relaxed;
 use crate::arena::{self, Census};
 use crate::arenas;
 use crate::bins::NFASTBINS;
+use crate::text::{Out, Sink};
 use crate::tunables::MP;
 
 /// glibc's `struct mallinfo2`.
@@ -56,7 +57,7 @@ fn each_census(mut f: impl FnMut(usize, &Census)) {
 }
 
 /// Adds one arena to mallinfo figures.
-fn add_arena(m: &mut Mallinfo2, c: &Census) {
+pub fn add_arena(m: &mut Mallinfo2, c: &Census) {
     let (nfast, fast) = c.fast();
     let (nrest, rest) = c.rest(false);
     let avail = fast + rest;
@@ -96,44 +97,6 @@ pub fn mallinfo() -> Mallinfo {
     }
 }
 
-/// A fixed buffer that text is formatted into (never allocates; text that
-/// does not fit is cut).
-struct StackText<const N: usize> {
-    buf: [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> StackText<N> {
-    fn new() -> Self {
-        StackText {
-            buf: [0; N],
-            len: 0,
-        }
-    }
-    /// Writes the text (NUL-terminated) to `fp` and empties the buffer.
-    fn flush_to(&mut self, fp: *mut libc::FILE) {
-        self.buf[self.len.min(N - 1)] = 0;
-        // SAFETY: a NUL-terminated buffer and a FILE the caller vouches for;
-        // no arena lock is held, so fputs may allocate.
-        unsafe { libc::fputs(self.buf.as_ptr().cast(), fp) };
-        self.len = 0;
-    }
-}
-
-impl<const N: usize> Write for StackText<N> {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let room = N - 1 - self.len;
-        let n = s.len().min(room);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        if n < s.len() {
-            Err(core::fmt::Error)
-        } else {
-            Ok(())
-        }
-    }
-}
-
 unsafe extern "C" {
     static stderr: *mut libc::FILE;
 }
@@ -144,7 +107,7 @@ pub fn malloc_stats() {
     let (mut system_total, mut in_use_total) = (mapped, mapped);
     // SAFETY: libc's stderr stream.
     let err = unsafe { stderr };
-    let mut out = StackText::<256>::new();
+    let mut out = Out::<512>::new(Sink::File(err));
     each_census(|n, c| {
         let mut m = Mallinfo2::default();
         add_arena(&mut m, c);
@@ -155,7 +118,7 @@ pub fn malloc_stats() {
         );
         system_total = system_total.wrapping_add(m.arena as u32);
         in_use_total = in_use_total.wrapping_add(m.uordblks as u32);
-        out.flush_to(err);
+        out.flush();
     });
     let _ = write!(
         out,
@@ -166,7 +129,7 @@ pub fn malloc_stats() {
         MP.max_n_mmaps.load(Relaxed) as u32,
         MP.max_mmapped_mem.load(Relaxed)
     );
-    out.flush_to(err);
+    out.flush();
 }
 
 /// `malloc_info(0, fp)`: glibc's XML. Other options are EINVAL.
@@ -174,9 +137,9 @@ pub fn malloc_info(options: i32, fp: *mut libc::FILE) -> i32 {
     if options != 0 {
         return libc::EINVAL;
     }
-    let mut out = StackText::<512>::new();
+    let mut out = Out::<1024>::new(Sink::File(fp));
     let _ = writeln!(out, "<malloc version=\"1\">");
-    out.flush_to(fp);
+    out.flush();
     #[derive(Default)]
     struct Totals {
         nfast: usize,
@@ -191,7 +154,7 @@ pub fn malloc_info(options: i32, fp: *mut libc::FILE) -> i32 {
     let mut t = Totals::default();
     each_census(|n, c| {
         let _ = write!(out, "<heap nr=\"{n}\">\n<sizes>\n");
-        out.flush_to(fp);
+        out.flush();
         for (i, s) in c.sizes.iter().enumerate() {
             if s.count != 0 && i != NFASTBINS {
                 let _ = writeln!(
@@ -199,7 +162,7 @@ pub fn malloc_info(options: i32, fp: *mut libc::FILE) -> i32 {
                     "  <size from=\"{}\" to=\"{}\" total=\"{}\" count=\"{}\"/>",
                     s.from, s.to, s.total, s.count
                 );
-                out.flush_to(fp);
+                out.flush();
             }
         }
         let unsorted = &c.sizes[NFASTBINS];
@@ -209,7 +172,7 @@ pub fn malloc_info(options: i32, fp: *mut libc::FILE) -> i32 {
                 "  <unsorted from=\"{}\" to=\"{}\" total=\"{}\" count=\"{}\"/>",
                 unsorted.from, unsorted.to, unsorted.total, unsorted.count
             );
-            out.flush_to(fp);
+            out.flush();
         }
         let (nfast, fast) = c.fast();
         let (nrest, rest) = c.rest(true);
@@ -230,7 +193,7 @@ pub fn malloc_info(options: i32, fp: *mut libc::FILE) -> i32 {
             let _ = writeln!(out, "<aspace type=\"subheaps\" size=\"{}\"/>", c.heap_count);
         }
         let _ = writeln!(out, "</heap>");
-        out.flush_to(fp);
+        out.flush();
         t.nfast += nfast;
         t.fast += fast;
         t.nrest += nrest;
@@ -257,7 +220,7 @@ pub fn malloc_info(options: i32, fp: *mut libc::FILE) -> i32 {
         t.aspace,
         t.aspace_mprotect
     );
-    out.flush_to(fp);
+    out.flush();
     0
 }
 

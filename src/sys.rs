@@ -215,22 +215,14 @@ pub unsafe fn discard(addr: *mut u8, size: usize) {
     unsafe { libc::madvise(addr.cast(), size, libc::MADV_DONTNEED) };
 }
 
-/// Number of CPUs this process may run on (the scheduler affinity mask),
-/// counted without allocating; 2 when the kernel will not say.
-pub fn cpus_allowed() -> usize {
-    let mut set = [0u64; 16]; // 1024 CPUs
-    // SAFETY: the buffer is valid for writes of its size.
-    let n = unsafe {
-        libc::syscall(
-            libc::SYS_sched_getaffinity,
-            0,
-            core::mem::size_of_val(&set),
-            set.as_mut_ptr(),
-        )
-    };
-    if n <= 0 {
-        return 2;
+/// Number of online CPUs, as glibc counts them for the arena limit
+/// (`get_nprocs` reads sysfs into a stack buffer: no allocation); 2 when
+/// it cannot tell.
+pub fn cpus_online() -> usize {
+    unsafe extern "C" {
+        fn get_nprocs() -> i32;
     }
-    let count: u32 = set.iter().map(|w| w.count_ones()).sum();
-    if count == 0 { 2 } else { count as usize }
+    // SAFETY: no arguments; returns a count.
+    let n = unsafe { get_nprocs() };
+    if n >= 1 { n as usize } else { 2 }
 }

@@ -122,8 +122,6 @@ pub fn note_mremap(old: usize, new: usize) {
 // apply glibc 2.36's range checks. Each returns whether the value was taken.
 // ---------------------------------------------------------------------------
 
-/// Largest M_MMAP_THRESHOLD accepted: half the largest thread heap.
-const MAX_MMAP_THRESHOLD: usize = crate::heap::HEAP_MAX_SIZE / 2;
 /// Largest tcache_count accepted.
 const MAX_TCACHE_COUNT: usize = u16::MAX as usize;
 
@@ -152,10 +150,8 @@ pub fn set_top_pad(value: usize) -> bool {
     true
 }
 
+/// Any value is taken (glibc 2.36 checks no upper bound here).
 pub fn set_mmap_threshold(value: usize) -> bool {
-    if value > MAX_MMAP_THRESHOLD {
-        return false;
-    }
     MP.mmap_threshold.store(value, Relaxed);
     MP.no_dyn_threshold.store(1, Relaxed);
     true
@@ -441,6 +437,38 @@ fn apply_glibc_tunables(list: &[u8]) -> u32 {
 
 unsafe extern "C" {
     static environ: *const *const core::ffi::c_char;
+}
+
+/// The value of environment variable `name`, read without allocating
+/// (None before libc has set the environment up, or when unset).
+pub fn env_value(name: &[u8]) -> Option<&'static [u8]> {
+    // SAFETY: as in `read_environment_now`.
+    let env = unsafe { core::ptr::read_volatile(&raw const environ) };
+    if env.is_null() {
+        return None;
+    }
+    let mut i = 0;
+    loop {
+        // SAFETY: a null-terminated array of NUL-terminated strings.
+        let entry = unsafe { *env.add(i) };
+        if entry.is_null() {
+            return None;
+        }
+        i += 1;
+        // SAFETY: as above.
+        let entry = unsafe { core::ffi::CStr::from_ptr(entry) }.to_bytes();
+        if entry.len() > name.len() && entry.starts_with(name) && entry[name.len()] == b'=' {
+            return Some(&entry[name.len() + 1..]);
+        }
+    }
+}
+
+/// A plain decimal number (no sign, no other characters).
+pub fn parse_decimal(s: &[u8]) -> Option<i32> {
+    if s.is_empty() || s.len() > 9 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(s.iter().fold(0, |n, &d| n * 10 + i32::from(d - b'0')))
 }
 
 /// 0: not read yet; 1: read.

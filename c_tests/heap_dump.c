@@ -1,0 +1,135 @@
+/* heap_dump: malloc_rs_dump(fd) names the arenas, the free chunks in their
+ * bins, the calling thread's tcache and the mmap'd chunks of a known
+ * allocation sequence; it reports an arena another thread holds locked
+ * instead of waiting for it; and PTMALLOC_RS_DUMP_SIGNAL /
+ * PTMALLOC_RS_DUMP_AT_EXIT make a process print it on a signal and at exit.
+ * Under plain glibc there is no such function: the test only says so. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#define TEST_NAME "heap_dump"
+#include "testlib.h"
+
+static char text[1 << 16];
+
+/* Runs the dump into a pipe and returns its text. */
+static const char *dump_text(void (*dump)(int)) {
+  int fds[2];
+  if (pipe(fds)) { FAIL("pipe failed"); return ""; }
+  dump(fds[1]);
+  close(fds[1]);
+  size_t n = 0;
+  ssize_t r;
+  while (n < sizeof text - 1 && (r = read(fds[0], text + n, sizeof text - 1 - n)) > 0) n += (size_t)r;
+  close(fds[0]);
+  text[n] = 0;
+  return text;
+}
+
+static void expect(const char *dump, const char *what) {
+  if (!strstr(dump, what)) FAIL("the dump does not contain \"%s\":\n%s", what, dump);
+}
+
+static pthread_barrier_t ready, done;
+static void *thread_main(void *arg) {
+  (void)arg;
+  void *p = malloc_v(5000);
+  void *q = malloc_v(300);
+  free_v(p);
+  pthread_barrier_wait(&ready); /* the main thread dumps now */
+  pthread_barrier_wait(&done);
+  free_v(q);
+  return NULL;
+}
+
+int main(int argc, char **argv) {
+  void (*dump)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "malloc_rs_dump");
+  if (argc > 1) { /* the child of the environment check */
+    void *p = malloc_v(100);
+    free_v(p);
+    raise(SIGUSR1);
+    return 0;
+  }
+  if (!dump) {
+    if (getenv("PTMALLOC_RS_EXPECT_PRELOAD")) FAIL("malloc_rs_dump is not exported");
+    else printf("heap_dump: plain glibc has no malloc_rs_dump: nothing to check\n");
+    return test_finish();
+  }
+  /* The thread first: pthread_create itself allocates (the new thread's
+   * DTV), which would otherwise take a piece of the chunks freed below. */
+  pthread_t t;
+  pthread_barrier_init(&ready, NULL, 2);
+  pthread_barrier_init(&done, NULL, 2);
+  pthread_create(&t, NULL, thread_main, NULL);
+  pthread_barrier_wait(&ready);
+  unsigned char *a = malloc_v(3000), *b = malloc_v(3000), *c = malloc_v(3000);
+  unsigned char *small = malloc_v(40);
+  void *big = malloc_v(1 << 20);
+  free_v(b);     /* 3008-byte chunk: into the unsorted bin */
+  free_v(small); /* 48-byte chunk: into this thread's tcache, bin 1 */
+
+  const char *d = dump_text(dump);
+  char want[128];
+  expect(d, "arena 0 (main arena)");
+  expect(d, "arena 1 at");
+  expect(d, "heap 0 0x");
+  snprintf(want, sizeof want, "unsorted bin: %#lx (3008 P)", (unsigned long)(uintptr_t)(b - 16));
+  expect(d, want);
+  snprintf(want, sizeof want, "bin 1 (chunk size 48): 1 chunk(s): %#lx", (unsigned long)(uintptr_t)(small - 16));
+  expect(d, want);
+  expect(d, "mmap'd chunks: 1 (1052672 bytes)");
+  expect(d, "totals (arenas shown):");
+
+  /* An arena whose lock another thread holds: mark main_arena's mutex held
+   * (the other thread is parked at a barrier and allocates nothing). */
+  int *mutex = dlsym(RTLD_DEFAULT, "main_arena");
+  if (!mutex) FAIL("main_arena is not exported");
+  else {
+    __atomic_store_n(mutex, 1, __ATOMIC_SEQ_CST);
+    d = dump_text(dump);
+    __atomic_store_n(mutex, 0, __ATOMIC_SEQ_CST);
+    expect(d, "arena 0 at");
+    expect(d, "locked by another thread, skipped");
+    expect(d, "arena 1 at");
+  }
+  pthread_barrier_wait(&done);
+  pthread_join(t, NULL);
+
+  /* The environment: a child that raises SIGUSR1 and exits. */
+  int fds[2];
+  if (pipe(fds) == 0) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      dup2(fds[1], 2);
+      close(fds[0]);
+      setenv("PTMALLOC_RS_DUMP_SIGNAL", "USR1", 1);
+      setenv("PTMALLOC_RS_DUMP_AT_EXIT", "1", 1);
+      execl("/proc/self/exe", argv[0], "child", (char *)NULL);
+      _exit(127);
+    }
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof text - 1 && (r = read(fds[0], text + n, sizeof text - 1 - n)) > 0) n += (size_t)r;
+    text[n] = 0;
+    close(fds[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) FAIL("the child exited with status %#x", st);
+    const char *first = strstr(text, "ptmalloc-rs heap dump");
+    if (!first || !strstr(first + 1, "ptmalloc-rs heap dump"))
+      FAIL("expected two dumps on the child's stderr (SIGUSR1, then exit), got:\n%s", text);
+  }
+  free_v(a);
+  free_v(c);
+  free_v(big);
+  if (!failures) printf("heap_dump: arenas, bins, tcache, mmap'd chunks, a locked arena, signal and exit dumps\n");
+  return test_finish();
+}
