@@ -93,6 +93,12 @@ export! {
         crate::inspect::dump(fd)
     }
 
+    /// Every chunk of every arena heap, one line each, on `fd` (the input
+    /// of scripts/heap-map).
+    fn malloc_rs_dump_chunks(fd: i32) -> () {
+        crate::inspect::dump_chunks(fd)
+    }
+
     /// The allocator's state as XML on `fp`; `options` must be 0.
     fn malloc_info(options: i32, fp: *mut libc::FILE) -> i32 {
         stats::malloc_info(options, fp)

@@ -1529,6 +1529,19 @@ pub enum Bin {
     Large(usize),
 }
 
+/// What `walk_heap_chunks` reports, in address order.
+pub enum HeapEvent {
+    /// A heap begins (the main arena's brk area, or a thread heap).
+    Heap { start: usize, end: usize },
+    /// A chunk: `free` means binned (the next chunk's P bit is clear).
+    Chunk {
+        chunk: Chunk,
+        head: usize,
+        free: bool,
+        top: bool,
+    },
+}
+
 /// Most chunks the dump follows on one list (a corrupted list cannot make
 /// it loop forever).
 const DUMP_LIST_LIMIT: usize = 100_000;
@@ -1606,6 +1619,90 @@ impl Locked {
                     p = p.fd();
                     n += 1;
                 }
+            }
+        }
+    }
+
+    /// Walks every chunk of the arena's heaps in address order, oldest heap
+    /// first: `heap(start, end)` before each heap's chunks, then
+    /// `chunk(chunk, size word, free, is_top)` where `free` means the next
+    /// chunk's P bit is clear (a binned chunk; tcache and fastbin chunks
+    /// count as in use). The main arena is walked only while contiguous.
+    /// Stops a heap at a size that leaves it (the heap is corrupt).
+    pub fn walk_heap_chunks(&self, f: &mut dyn FnMut(HeapEvent)) {
+        let top = self.top();
+        // SAFETY: the lock is held; each chunk is read only after its
+        // address was checked to lie inside the heap being walked.
+        unsafe {
+            let top_end = top.addr() + top.size();
+            let walk = |start: usize, end: usize, f: &mut dyn FnMut(HeapEvent)| {
+                let mut p = Chunk::from_ptr(start as *mut u8);
+                while p.addr() + CHUNK_HDR_SZ <= end {
+                    let head = p.head();
+                    let size = head & !SIZE_BITS;
+                    if p == top {
+                        f(HeapEvent::Chunk {
+                            chunk: p,
+                            head,
+                            free: false,
+                            top: true,
+                        });
+                        break;
+                    }
+                    if size < CHUNK_HDR_SZ || p.addr() + size > end {
+                        break; // a fencepost (size 0 or 16 at the end) or corruption
+                    }
+                    let free = p.addr() + size + CHUNK_HDR_SZ <= end && !p.next().prev_inuse();
+                    f(HeapEvent::Chunk {
+                        chunk: p,
+                        head,
+                        free,
+                        top: false,
+                    });
+                    p = p.next();
+                }
+            };
+            if self.is_main() {
+                let base = MP.sbrk_base.load(Relaxed);
+                if !self.contiguous() || base == 0 || top.addr() < base {
+                    return;
+                }
+                let first = align_up(base + CHUNK_HDR_SZ, MALLOC_ALIGNMENT) - CHUNK_HDR_SZ;
+                f(HeapEvent::Heap {
+                    start: first,
+                    end: top_end,
+                });
+                walk(first, top_end, f);
+                return;
+            }
+            // Thread arena: collect the heap chain (newest first), then walk
+            // oldest first.
+            let mut heaps = [core::ptr::null_mut::<HeapInfo>(); 64];
+            let mut n = 0;
+            let mut h = heap::heap_for_ptr(top.addr());
+            while !h.is_null() && n < heaps.len() {
+                heaps[n] = h;
+                n += 1;
+                h = (*h).prev;
+            }
+            for &h in heaps[..n].iter().rev() {
+                let first = if (*h).prev.is_null() {
+                    // The arena header follows heap_info in the first heap.
+                    let after = self.av as usize + core::mem::size_of::<Arena>();
+                    align_up(after + CHUNK_HDR_SZ, MALLOC_ALIGNMENT) - CHUNK_HDR_SZ
+                } else {
+                    h as usize + core::mem::size_of::<HeapInfo>()
+                };
+                let end = if heap::heap_for_ptr(top.addr()) == h {
+                    top_end
+                } else {
+                    h as usize + (*h).size
+                };
+                f(HeapEvent::Heap {
+                    start: h as usize,
+                    end,
+                });
+                walk(first, end, f);
             }
         }
     }

@@ -12,7 +12,7 @@
 use core::fmt::Write;
 use core::sync::atomic::Ordering::Relaxed;
 
-use crate::arena::{Bin, Locked, main_arena};
+use crate::arena::{Bin, HeapEvent, Locked, main_arena};
 use crate::arenas;
 use crate::bins::largebin_index;
 use crate::chunk::{Chunk, IS_MMAPPED, NON_MAIN_ARENA, PREV_INUSE};
@@ -161,6 +161,116 @@ pub fn dump(fd: i32) {
         "totals (arenas shown): {} bytes from the system, {} in use, {} free ({} in fastbins)",
         totals.arena, totals.uordblks, totals.fordblks, totals.fsmblks
     );
+}
+
+/// Most chunks of one kind (fastbin, unsorted, tcache) whose state the
+/// chunk listing can tell; beyond that they show as in use / small / large.
+const SET_MAX: usize = 2048;
+
+/// A fixed set of chunk addresses (sorted once filled).
+struct AddrSet {
+    addrs: [usize; SET_MAX],
+    len: usize,
+}
+
+impl AddrSet {
+    fn new() -> Self {
+        AddrSet {
+            addrs: [0; SET_MAX],
+            len: 0,
+        }
+    }
+    fn add(&mut self, a: usize) {
+        if self.len < SET_MAX {
+            self.addrs[self.len] = a;
+            self.len += 1;
+        }
+    }
+    fn seal(&mut self) {
+        self.addrs[..self.len].sort_unstable();
+    }
+    fn contains(&self, a: usize) -> bool {
+        self.addrs[..self.len].binary_search(&a).is_ok()
+    }
+}
+
+/// One line per chunk of every arena heap, in address order, preceded by
+/// a line per heap: `heap ARENA 0xSTART 0xEND` and
+/// `chunk ARENA 0xHEAP 0xADDR SIZE FLAGS STATE`, STATE one of inuse,
+/// tcache (the calling thread's), fast, unsorted, small, large, top. The
+/// input of `scripts/heap-map`.
+pub fn dump_chunks(fd: i32) {
+    let mut out = Out::<4096>::new(Sink::Fd(fd));
+    let mut tcache = AddrSet::new();
+    // SAFETY: the calling thread's own state and cache.
+    unsafe {
+        let tc = (*tls::thread_state()).tcache;
+        if !tc.is_null() {
+            for idx in 0..crate::tcache::TCACHE_MAX_BINS {
+                for e in (*tc).entries_of(idx) {
+                    tcache.add(e as usize - 16);
+                }
+            }
+        }
+    }
+    tcache.seal();
+    let mut n = 0;
+    arenas::for_each_arena(|a| {
+        // SAFETY: arenas live for the whole process.
+        let Some(av) = (unsafe { Locked::try_lock(a) }) else {
+            let _ = writeln!(out, "# arena {n} locked by another thread, skipped");
+            n += 1;
+            return;
+        };
+        let (mut fast, mut unsorted) = (AddrSet::new(), AddrSet::new());
+        av.walk_bins(&mut |bin, c, _| match bin {
+            Bin::Fast(_) => fast.add(c.addr()),
+            Bin::Unsorted => unsorted.add(c.addr()),
+            _ => {}
+        });
+        fast.seal();
+        unsorted.seal();
+        let mut heap_start = 0;
+        av.walk_heap_chunks(&mut |event| match event {
+            HeapEvent::Heap { start, end } => {
+                heap_start = start;
+                let _ = writeln!(out, "heap {n} {start:#x} {end:#x}");
+            }
+            HeapEvent::Chunk {
+                chunk: c,
+                head,
+                free,
+                top,
+            } => {
+                let size = head & !7;
+                let state = if top {
+                    "top"
+                } else if free {
+                    if unsorted.contains(c.addr()) {
+                        "unsorted"
+                    } else if crate::bins::in_smallbin_range(size) {
+                        "small"
+                    } else {
+                        "large"
+                    }
+                } else if fast.contains(c.addr()) {
+                    "fast"
+                } else if tcache.contains(c.addr()) {
+                    "tcache"
+                } else {
+                    "inuse"
+                };
+                let f = flags(head);
+                let _ = writeln!(
+                    out,
+                    "chunk {n} {heap_start:#x} {:#x} {size} {} {state}",
+                    c.addr(),
+                    if f.is_empty() { "-" } else { f }
+                );
+            }
+        });
+        n += 1;
+    });
 }
 
 /// The smallest chunk size of large bin `i`.
