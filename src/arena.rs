@@ -40,6 +40,7 @@ use crate::lock::Lock;
 use crate::mmapped;
 use crate::sys;
 use crate::tcache::{Tcache, csize2tidx};
+use crate::text::trace;
 use crate::tls;
 use crate::tunables::{self, MP, PERTURB_BYTE};
 
@@ -814,6 +815,9 @@ impl Locked {
         }
         size = align_up(size, page);
 
+        trace(format_args!(
+            "brk +{size:#x}  main arena: top ({old_size} bytes) too small for a {nb}-byte chunk (+ top pad, page-rounded)"
+        ));
         let mut brk = if size > 0 && size <= isize::MAX as usize {
             sys::sbrk_by(size as isize)
         } else {
@@ -826,6 +830,9 @@ impl Locked {
                 size = align_up(size + old_size, page);
             }
             size = size.max(MMAP_AS_MORECORE_SIZE);
+            trace(format_args!(
+                "mmap {size:#x}  main arena: brk failed (something is mapped in the way), growing with a mapping instead"
+            ));
             if size > nb
                 && let Some(m) = sys::map_rw(size)
             {
@@ -913,6 +920,10 @@ impl Locked {
             let old_size = old_top.size();
             let h = heap::heap_for_ptr(old_top.addr());
             let old_heap_size = (*h).size;
+            trace(format_args!(
+                "thread arena {:p}: top ({old_size} bytes) too small for a {nb}-byte chunk: growing heap {h:p}",
+                self.av
+            ));
             if nb + MINSIZE > old_size
                 && heap::grow_heap(h, nb + MINSIZE - old_size, MP.top_pad.load(Relaxed))
             {
@@ -980,6 +991,10 @@ impl Locked {
                     break;
                 }
                 (*self.av).system_mem -= (*h).size;
+                trace(format_args!(
+                    "munmap {h:p}  thread arena {:p}: heap entirely free, given back",
+                    self.av
+                ));
                 heap::delete_heap(h);
                 h = prev_heap;
                 if !p.prev_inuse() {
@@ -1002,6 +1017,11 @@ impl Locked {
                 return false;
             }
             let extra = align_down(top_area - pad, page);
+            if extra != 0 {
+                trace(format_args!(
+                    "madvise+mprotect -{extra:#x}  thread heap {h:p}: top ({top_size} bytes) passed the trim threshold"
+                ));
+            }
             if extra == 0 || !heap::shrink_heap(h, extra) {
                 return false;
             }
@@ -1032,6 +1052,9 @@ impl Locked {
         if sys::sbrk_by(0) != Some(top.plus(top_size).as_ptr()) {
             return false;
         }
+        trace(format_args!(
+            "brk -{extra:#x}  main arena: top ({top_size} bytes) passed the trim threshold, keeping {pad} bytes of pad"
+        ));
         let _ = sys::sbrk_by(-(extra as isize));
         let Some(new_brk) = sys::sbrk_by(0) else {
             return false;
@@ -1507,6 +1530,10 @@ impl Locked {
                         let first = align_up(p.addr() + header, page);
                         let rest = size - (first - p.addr());
                         if rest > page - 1 {
+                            trace(format_args!(
+                                "madvise {first:#x} {:#x}  malloc_trim: whole pages inside a free {size}-byte chunk",
+                                align_down(rest, page)
+                            ));
                             sys::discard(first as *mut u8, align_down(rest, page));
                             released = true;
                         }

@@ -6,6 +6,7 @@
 use crate::check::malloc_printerr;
 use crate::chunk::{Chunk, IS_MMAPPED, SIZE_SZ, align_up};
 use crate::sys;
+use crate::text::trace;
 use crate::tunables::{self, DEFAULT_MMAP_THRESHOLD_MAX, MP};
 use core::sync::atomic::Ordering::Relaxed;
 
@@ -16,6 +17,10 @@ pub fn map_chunk(nb: usize) -> Option<Chunk> {
         return None;
     }
     let size = nb.checked_add(SIZE_SZ + sys::page_size() - 1)? & !(sys::page_size() - 1);
+    trace(format_args!(
+        "mmap {size:#x}  a chunk of its own for a {nb}-byte chunk (mmap threshold {})",
+        tunables::mmap_threshold()
+    ));
     let base = sys::map_rw(size)?;
     let p = Chunk::from_ptr(base);
     // SAFETY: the header lies at the start of the mapping we just made.
@@ -60,6 +65,10 @@ pub unsafe fn free_chunk(p: Chunk) {
     {
         MP.mmap_threshold.store(size, Relaxed);
         MP.trim_threshold.store(2 * size, Relaxed);
+        trace(format_args!(
+            "mmap threshold raised to {size}, trim threshold to {}",
+            2 * size
+        ));
     }
     // SAFETY: forwarded from the caller.
     unsafe { unmap_chunk(p) }
@@ -72,6 +81,9 @@ pub unsafe fn free_chunk(p: Chunk) {
 pub unsafe fn unmap_chunk(p: Chunk) {
     // SAFETY: forwarded from the caller.
     let (start, len) = unsafe { mapping_of(p, "munmap_chunk(): invalid pointer") };
+    trace(format_args!(
+        "munmap {start:p} {len:#x}  free of an mmap'd chunk"
+    ));
     tunables::note_munmap(len);
     // SAFETY: the whole mapping belonged to this one chunk, now given up.
     unsafe { sys::unmap(start, len) };
@@ -90,6 +102,9 @@ pub unsafe fn remap_chunk(p: Chunk, nb: usize) -> Option<Chunk> {
     if new_len == len {
         return Some(p);
     }
+    trace(format_args!(
+        "mremap {start:p} {len:#x} -> {new_len:#x}  realloc of an mmap'd chunk"
+    ));
     // SAFETY: the mapping is this chunk's alone.
     let moved = unsafe { sys::remap(start, len, new_len)? };
     let q = Chunk::from_ptr(moved.wrapping_add(gap));

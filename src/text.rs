@@ -64,3 +64,23 @@ impl<const N: usize> Drop for Out<N> {
         self.flush();
     }
 }
+
+/// Set from PTMALLOC_RS_TRACE: every system call the allocator makes is
+/// announced on stderr with its reason.
+pub static TRACE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Writes one trace line (`ptmalloc-rs: …`) when tracing is on.
+#[inline]
+pub fn trace(args: fmt::Arguments) {
+    if TRACE.load(core::sync::atomic::Ordering::Relaxed) {
+        trace_line(args);
+    }
+}
+
+#[cold]
+fn trace_line(args: fmt::Arguments) {
+    let mut out = Out::<256>::new(Sink::Fd(2));
+    let _ = out.write_str("ptmalloc-rs: ");
+    let _ = out.write_fmt(args);
+    let _ = out.write_str("\n");
+}

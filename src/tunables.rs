@@ -495,6 +495,9 @@ fn read_environment_now() {
     if ENV_READ.swap(1, Relaxed) != 0 {
         return;
     }
+    if env_value(b"PTMALLOC_RS_TRACE").is_some_and(|v| !v.is_empty() && v != b"0") {
+        crate::text::TRACE.store(true, Relaxed);
+    }
     let mut named = 0u32;
     let mut i = 0;
     loop {
