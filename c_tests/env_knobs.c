@@ -48,24 +48,11 @@
 
 #define TEST_NAME "env_knobs"
 #define TEST_MAX_FAILURES 20
+#define TESTLIB_CHUNKS
 #include "testlib.h"
 
 extern char **environ;
 
-#define KiB ((size_t)1024)
-#define MiB ((size_t)1024 * 1024)
-#define PAGE ((size_t)4096)
-#define HEAP_MAX ((uintptr_t)64 << 20)
-#define IS_MMAPPED ((size_t)2)
-#define NON_MAIN_ARENA ((size_t)4)
-#define MINSIZE ((size_t)32)
-
-static size_t size_word(const void *p) { return ((const size_t *)p)[-1]; }
-static size_t chunk_size(const void *p) { return size_word(p) & ~(size_t)7; }
-static int is_mmapped(const void *p) { return (size_word(p) & IS_MMAPPED) != 0; }
-static uintptr_t brk_now(void) { return (uintptr_t)sbrk(0); }
-static size_t align_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
-static size_t req2size(size_t n) { return n + 8 + 15 < MINSIZE ? MINSIZE : (n + 8 + 15) & ~(size_t)15; }
 
 static const char *case_name = "parent";
 static uintptr_t brk_at_start; /* sbrk(0) first thing in main */

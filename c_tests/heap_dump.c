@@ -103,30 +103,13 @@ int main(int argc, char **argv) {
   pthread_join(t, NULL);
 
   /* The environment: a child that raises SIGUSR1 and exits. */
-  int fds[2];
-  if (pipe(fds) == 0) {
-    pid_t pid = fork();
-    if (pid == 0) {
-      dup2(fds[1], 2);
-      close(fds[0]);
-      setenv("PTMALLOC_RS_DUMP_SIGNAL", "USR1", 1);
-      setenv("PTMALLOC_RS_DUMP_AT_EXIT", "1", 1);
-      execl("/proc/self/exe", argv[0], "child", (char *)NULL);
-      _exit(127);
-    }
-    close(fds[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof text - 1 && (r = read(fds[0], text + n, sizeof text - 1 - n)) > 0) n += (size_t)r;
-    text[n] = 0;
-    close(fds[0]);
-    int st;
-    waitpid(pid, &st, 0);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) FAIL("the child exited with status %#x", st);
-    const char *first = strstr(text, "ptmalloc-rs heap dump");
-    if (!first || !strstr(first + 1, "ptmalloc-rs heap dump"))
-      FAIL("expected two dumps on the child's stderr (SIGUSR1, then exit), got:\n%s", text);
-  }
+  const char *env[] = {"PTMALLOC_RS_DUMP_SIGNAL=USR1", "PTMALLOC_RS_DUMP_AT_EXIT=1", NULL};
+  int st;
+  run_self_stderr(argv[0], "child", env, text, sizeof text, &st);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) FAIL("the child exited with status %#x", st);
+  const char *first = strstr(text, "ptmalloc-rs heap dump");
+  if (!first || !strstr(first + 1, "ptmalloc-rs heap dump"))
+    FAIL("expected two dumps on the child's stderr (SIGUSR1, then exit), got:\n%s", text);
   free_v(a);
   free_v(c);
   free_v(big);

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define TESTLIB_UNUSED __attribute__((unused))
@@ -198,5 +199,67 @@ static inline long rss_kib(void) {
   fclose(f);
   return pages < 0 ? -1 : pages * (sysconf(_SC_PAGESIZE) / 1024);
 }
+
+#ifndef __cplusplus
+/* Runs this program again (/proc/self/exe ARGV0 ARG) with the environment
+ * changed by `env` ("NAME=VALUE" sets, "NAME" unsets; NULL-terminated), and
+ * returns what the child wrote on stderr (NUL-terminated in buf) and its
+ * wait status in *status. */
+static inline const char *run_self_stderr(const char *argv0, const char *arg, const char *const *env,
+                                          char *buf, size_t cap, int *status) {
+  int fds[2];
+  buf[0] = 0;
+  *status = -1;
+  if (pipe(fds)) return buf;
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    close(fds[0]);
+    for (; env && *env; env++) {
+      const char *eq = strchr(*env, '=');
+      if (eq) {
+        char name[128];
+        size_t n = (size_t)(eq - *env) < sizeof name - 1 ? (size_t)(eq - *env) : sizeof name - 1;
+        memcpy(name, *env, n);
+        name[n] = 0;
+        setenv(name, eq + 1, 1);
+      } else {
+        unsetenv(*env);
+      }
+    }
+    execl("/proc/self/exe", argv0, arg, (char *)NULL);
+    _exit(127);
+  }
+  close(fds[1]);
+  size_t n = 0;
+  ssize_t r;
+  while (n < cap - 1 && (r = read(fds[0], buf + n, cap - 1 - n)) > 0) n += (size_t)r;
+  buf[n] = 0;
+  close(fds[0]);
+  waitpid(pid, status, 0);
+  return buf;
+}
+#endif
+
+#ifdef TESTLIB_CHUNKS
+/* ---------- chunk headers (glibc's layout, which ptmalloc-rs keeps) ---------- */
+
+#define KiB ((size_t)1024)
+#define MiB ((size_t)1024 * 1024)
+#define PAGE ((size_t)4096)
+#define HEAP_MAX ((uintptr_t)64 << 20)
+#define IS_MMAPPED ((size_t)2)
+#define NON_MAIN_ARENA ((size_t)4)
+#define MINSIZE ((size_t)32)
+
+/* The size word of the chunk holding user pointer p, flags included. */
+static inline size_t size_word(const void *p) { return ((const size_t *)p)[-1]; }
+static inline size_t chunk_size(const void *p) { return size_word(p) & ~(size_t)7; }
+static inline int is_mmapped(const void *p) { return (size_word(p) & IS_MMAPPED) != 0; }
+static inline uintptr_t brk_now(void) { return (uintptr_t)sbrk(0); }
+static inline size_t align_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
+/* glibc's request2size. */
+static inline size_t req2size(size_t n) { return n + 8 + 15 < MINSIZE ? MINSIZE : (n + 8 + 15) & ~(size_t)15; }
+#endif
 
 #endif /* TESTLIB_H */

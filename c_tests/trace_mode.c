@@ -22,28 +22,14 @@ static void *thread_main(void *arg) {
 
 static char text[1 << 16];
 
-/* Runs this program as "child" with PTMALLOC_RS_TRACE set to `trace` (or
- * unset) and returns what it wrote on stderr. */
+/* What this program run as "child" writes on stderr with PTMALLOC_RS_TRACE
+ * set to `trace` (NULL: unset). */
 static const char *run_child(const char *self, const char *trace) {
-  int fds[2];
-  if (pipe(fds)) { FAIL("pipe failed"); return ""; }
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], 2);
-    close(fds[0]);
-    if (trace) setenv("PTMALLOC_RS_TRACE", trace, 1);
-    else unsetenv("PTMALLOC_RS_TRACE");
-    execl("/proc/self/exe", self, "child", (char *)NULL);
-    _exit(127);
-  }
-  close(fds[1]);
-  size_t n = 0;
-  ssize_t r;
-  while (n < sizeof text - 1 && (r = read(fds[0], text + n, sizeof text - 1 - n)) > 0) n += (size_t)r;
-  text[n] = 0;
-  close(fds[0]);
+  char setting[64];
+  snprintf(setting, sizeof setting, "PTMALLOC_RS_TRACE=%s", trace ? trace : "");
+  const char *env[] = {trace ? setting : "PTMALLOC_RS_TRACE", NULL};
   int st;
-  waitpid(pid, &st, 0);
+  run_self_stderr(self, "child", env, text, sizeof text, &st);
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) FAIL("the child exited with status %#x", st);
   return text;
 }
