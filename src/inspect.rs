@@ -142,7 +142,7 @@ pub fn dump(fd: i32) {
                     idx * 16 + 32
                 );
                 for e in (*tc).entries_of(idx) {
-                    let _ = write!(out, " {:#x}", e as usize - 16);
+                    let _ = write!(out, " {:#x}", Chunk::from_mem(e).addr());
                 }
                 let _ = writeln!(out);
             }
@@ -208,7 +208,7 @@ pub fn dump_chunks(fd: i32) {
         if !tc.is_null() {
             for idx in 0..crate::tcache::TCACHE_MAX_BINS {
                 for e in (*tc).entries_of(idx) {
-                    tcache.add(e as usize - 16);
+                    tcache.add(Chunk::from_mem(e).addr());
                 }
             }
         }
