@@ -201,14 +201,8 @@ pub unsafe fn create_in_heap(h: *mut HeapInfo) -> *mut Arena {
         (*av).attached_threads = 1;
         (*av).system_mem = (*h).size;
         (*av).max_system_mem = (*h).size;
-        let first = Chunk::from_ptr(av.add(1).cast::<u8>());
-        let misalign = first.mem() as usize & ALIGN_MASK;
-        let top = if misalign != 0 {
-            first.plus(MALLOC_ALIGNMENT - misalign)
-        } else {
-            first
-        };
-        top.set_head((h as usize + (*h).size - top.addr()) | PREV_INUSE);
+        let top = Chunk::first_at(av.add(1) as usize);
+        top.set_head((heap::heap_end(h) - top.addr()) | PREV_INUSE);
         fresh.set_top(top);
         av
     }
@@ -862,12 +856,7 @@ impl Locked {
             // A fresh region: start top there, aligned. When the break is
             // contiguous, also ask for what the old top cannot give any more
             // (it will not merge) and for whatever rounds the end to a page.
-            let misalign = (brk_addr + CHUNK_HDR_SZ) & ALIGN_MASK;
-            let aligned_brk = if misalign != 0 {
-                brk_addr + MALLOC_ALIGNMENT - misalign
-            } else {
-                brk_addr
-            };
+            let aligned_brk = Chunk::first_at(brk_addr).addr();
             let mut correction = 0usize;
             if self.contiguous() {
                 if old_size != 0 {
@@ -928,7 +917,7 @@ impl Locked {
                 && heap::grow_heap(h, nb + MINSIZE - old_size, MP.top_pad.load(Relaxed))
             {
                 (*self.av).system_mem += (*h).size - old_heap_size;
-                old_top.set_head((h as usize + (*h).size - old_top.addr()) | PREV_INUSE);
+                old_top.set_head((heap::heap_end(h) - old_top.addr()) | PREV_INUSE);
                 return true;
             }
             let hdr = core::mem::size_of::<HeapInfo>();
@@ -1694,7 +1683,7 @@ impl Locked {
                 if !self.contiguous() || base == 0 || top.addr() < base {
                     return;
                 }
-                let first = align_up(base + CHUNK_HDR_SZ, MALLOC_ALIGNMENT) - CHUNK_HDR_SZ;
+                let first = Chunk::first_at(base).addr();
                 f(HeapEvent::Heap {
                     start: first,
                     end: top_end,
@@ -1715,15 +1704,14 @@ impl Locked {
             for &h in heaps[..n].iter().rev() {
                 let first = if (*h).prev.is_null() {
                     // The arena header follows heap_info in the first heap.
-                    let after = self.av as usize + core::mem::size_of::<Arena>();
-                    align_up(after + CHUNK_HDR_SZ, MALLOC_ALIGNMENT) - CHUNK_HDR_SZ
+                    Chunk::first_at(self.av.add(1) as usize).addr()
                 } else {
                     h as usize + core::mem::size_of::<HeapInfo>()
                 };
                 let end = if heap::heap_for_ptr(top.addr()) == h {
                     top_end
                 } else {
-                    h as usize + (*h).size
+                    heap::heap_end(h)
                 };
                 f(HeapEvent::Heap {
                     start: h as usize,

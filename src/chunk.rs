@@ -129,6 +129,12 @@ impl Chunk {
     pub fn mem(self) -> *mut u8 {
         self.0.wrapping_add(CHUNK_HDR_SZ)
     }
+    /// The first chunk at or after address `addr` whose user memory is
+    /// 16-byte aligned (where a heap region's chunks start).
+    #[inline]
+    pub fn first_at(addr: usize) -> Chunk {
+        Chunk::from_ptr((align_up(addr + CHUNK_HDR_SZ, MALLOC_ALIGNMENT) - CHUNK_HDR_SZ) as *mut u8)
+    }
     /// The chunk `n` bytes further up.
     #[inline]
     pub fn plus(self, n: usize) -> Chunk {

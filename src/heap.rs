@@ -48,6 +48,16 @@ const _: () = assert!(core::mem::size_of::<HeapInfo>() == 48);
 const _: () =
     assert!((core::mem::size_of::<HeapInfo>() + CHUNK_HDR_SZ).is_multiple_of(MALLOC_ALIGNMENT));
 
+/// The end of heap `h`'s used part.
+///
+/// # Safety
+/// `h` must be a live heap header.
+#[inline]
+pub unsafe fn heap_end(h: *const HeapInfo) -> usize {
+    // SAFETY: forwarded from the caller.
+    h as usize + unsafe { (*h).size }
+}
+
 /// The heap that holds address `addr` (of a NON_MAIN_ARENA chunk).
 #[inline]
 pub fn heap_for_ptr(addr: usize) -> *mut HeapInfo {

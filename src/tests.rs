@@ -26,10 +26,7 @@ fn test_arena() -> (*mut Arena, usize) {
 /// The end of the heap that holds the arena's top.
 fn heap_end(av: *mut Arena) -> usize {
     // SAFETY: the arena is idle; its top lies in one of its heaps.
-    unsafe {
-        let h = heap::heap_for_ptr((*av).top.addr());
-        h as usize + (*h).size
-    }
+    unsafe { heap::heap_end(heap::heap_for_ptr((*av).top.addr())) }
 }
 
 fn locked(av: *mut Arena) -> Locked {
