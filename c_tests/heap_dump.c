@@ -1,7 +1,8 @@
-/* heap_dump: malloc_rs_dump(fd) names the arenas, the free chunks in their
- * bins, the calling thread's tcache and the mmap'd chunks of a known
- * allocation sequence; it reports an arena another thread holds locked
- * instead of waiting for it; and PTMALLOC_RS_DUMP_SIGNAL /
+/* heap_dump: malloc_rs_dump(fd) names the arenas and the threads on them,
+ * the free chunks in their bins, every thread's tcache and the mmap'd
+ * chunks of a known allocation sequence; it reports an arena another thread
+ * holds locked, naming the holder, instead of waiting for it; and
+ * PTMALLOC_RS_DUMP_SIGNAL /
  * PTMALLOC_RS_DUMP_AT_EXIT make a process print it on a signal and at exit.
  * Under plain glibc there is no such function: the test only says so. */
 #define _GNU_SOURCE
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #define TEST_NAME "heap_dump"
@@ -20,29 +22,23 @@
 static char text[1 << 16];
 
 /* Runs the dump into a pipe and returns its text. */
-static const char *dump_text(void (*dump)(int)) {
-  int fds[2];
-  if (pipe(fds)) { FAIL("pipe failed"); return ""; }
-  dump(fds[1]);
-  close(fds[1]);
-  size_t n = 0;
-  ssize_t r;
-  while (n < sizeof text - 1 && (r = read(fds[0], text + n, sizeof text - 1 - n)) > 0) n += (size_t)r;
-  close(fds[0]);
-  text[n] = 0;
-  return text;
-}
+static const char *dump_text(void (*dump)(int)) { return fd_output(dump, text, sizeof text); }
 
 static void expect(const char *dump, const char *what) {
   if (!strstr(dump, what)) FAIL("the dump does not contain \"%s\":\n%s", what, dump);
 }
 
 static pthread_barrier_t ready, done;
+static pid_t thread_tid;
+static void *thread_small;
 static void *thread_main(void *arg) {
   (void)arg;
+  thread_tid = (pid_t)syscall(SYS_gettid);
   void *p = malloc_v(5000);
   void *q = malloc_v(300);
+  thread_small = malloc_v(72); /* an 80-byte chunk: the thread's tcache bin 3 */
   free_v(p);
+  free_v(thread_small);
   pthread_barrier_wait(&ready); /* the main thread dumps now */
   pthread_barrier_wait(&done);
   free_v(q);
@@ -85,18 +81,34 @@ int main(int argc, char **argv) {
   snprintf(want, sizeof want, "bin 1 (chunk size 48): 1 chunk(s): %#lx", (unsigned long)(uintptr_t)(small - 16));
   expect(d, want);
   expect(d, "mmap'd chunks: 1 (1052672 bytes)");
+  snprintf(want, sizeof want, "mmap'd chunk %#lx (1052672 M)", (unsigned long)(uintptr_t)((char *)big - 16));
+  expect(d, want);
+  snprintf(want, sizeof want, "threads with a tcache here: %d\n", (int)thread_tid);
+  expect(d, want);
+  snprintf(want, sizeof want, "threads with a tcache here: %d\n", (int)syscall(SYS_gettid));
+  expect(d, want);
+  snprintf(want, sizeof want, "tcache of thread %d (a snapshot: it runs on)", (int)thread_tid);
+  expect(d, want);
+  snprintf(want, sizeof want, "bin 3 (chunk size 80): 1 chunk(s): %#lx",
+           (unsigned long)(uintptr_t)((char *)thread_small - 16));
+  expect(d, want);
+  snprintf(want, sizeof want, "tcache of thread %d (this thread)", (int)syscall(SYS_gettid));
+  expect(d, want);
   expect(d, "totals (arenas shown):");
 
-  /* An arena whose lock another thread holds: mark main_arena's mutex held
-   * (the other thread is parked at a barrier and allocates nothing). */
+  /* An arena whose lock another thread holds: the mutex word holds the
+   * holder's thread id, so write the parked thread's id into main_arena's
+   * mutex (the thread is at a barrier and allocates nothing). The lock
+   * taken for real by a thread inside malloc is dump_interrupted's test. */
   int *mutex = dlsym(RTLD_DEFAULT, "main_arena");
   if (!mutex) FAIL("main_arena is not exported");
   else {
-    __atomic_store_n(mutex, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(mutex, (int)thread_tid, __ATOMIC_SEQ_CST);
     d = dump_text(dump);
     __atomic_store_n(mutex, 0, __ATOMIC_SEQ_CST);
     expect(d, "arena 0 at");
-    expect(d, "locked by another thread, skipped");
+    snprintf(want, sizeof want, "locked by thread %d, skipped", (int)thread_tid);
+    expect(d, want);
     expect(d, "arena 1 at");
   }
   pthread_barrier_wait(&done);

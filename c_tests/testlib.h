@@ -201,6 +201,23 @@ static inline long rss_kib(void) {
 }
 
 #ifndef __cplusplus
+/* Calls fn(fd) with the write end of a pipe (for malloc_rs_dump and the
+ * like) and returns what it wrote, NUL-terminated in buf (at most n - 1
+ * bytes; the pipe must not fill up: 64 KiB). */
+static inline const char *fd_output(void (*fn)(int), char *buf, size_t n) {
+  int fds[2];
+  buf[0] = 0;
+  if (pipe(fds)) return buf;
+  fn(fds[1]);
+  close(fds[1]);
+  size_t got = 0;
+  ssize_t r;
+  while (got < n - 1 && (r = read(fds[0], buf + got, n - 1 - got)) > 0) got += (size_t)r;
+  close(fds[0]);
+  buf[got] = 0;
+  return buf;
+}
+
 /* Runs this program again (/proc/self/exe ARGV0 ARG) with the environment
  * changed by `env` ("NAME=VALUE" sets, "NAME" unsets; NULL-terminated), and
  * returns what the child wrote on stderr (NUL-terminated in buf) and its

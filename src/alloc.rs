@@ -74,6 +74,7 @@ fn init_tcache(ts: *mut ThreadState) {
             core::ptr::write_bytes(p, 0, size_of::<Tcache>());
             (*ts).tcache = p.cast();
         }
+        tls::registry::join();
     }
 }
 

@@ -142,10 +142,13 @@ pub struct Locked {
 
 impl Drop for Locked {
     fn drop(&mut self) {
+        // SAFETY: `av` is live for as long as the process (arenas are never
+        // freed).
+        let m = unsafe { mutex(self.av) };
         if self.took_lock {
-            // SAFETY: `av` is live for as long as the process (arenas are
-            // never freed).
-            unsafe { mutex(self.av) }.unlock();
+            m.unlock();
+        } else {
+            m.unmark();
         }
     }
 }
@@ -157,16 +160,20 @@ impl Drop for Locked {
 /// `av` must point to an arena that lives for the rest of the process.
 pub unsafe fn lock(av: *mut Arena) -> Locked {
     let took_lock = !sys::single_threaded();
+    // SAFETY: forwarded from the caller.
+    let m = unsafe { mutex(av) };
     if took_lock {
-        // SAFETY: forwarded from the caller.
-        unsafe { mutex(av) }.lock();
+        m.lock();
+    } else {
+        m.mark();
     }
     // SAFETY: forwarded from the caller; the lock is held (or needless).
     unsafe { held(av, took_lock) }
 }
 
 /// Wraps an arena whose lock the caller already took (or, with
-/// `took_lock` false, that needs none): the guard unlocks when dropped.
+/// `took_lock` false, that needs none and that the caller has marked): the
+/// guard unlocks (or unmarks) it when dropped.
 ///
 /// # Safety
 /// `av` must point to an arena that lives for the rest of the process, and
@@ -1569,17 +1576,21 @@ impl Locked {
     /// # Safety
     /// `av` must point to an arena that lives for the rest of the process.
     pub unsafe fn try_lock(av: *mut Arena) -> Option<Locked> {
+        // SAFETY: forwarded from the caller.
+        let m = unsafe { mutex(av) };
         if sys::single_threaded() {
+            // The only thread is inside the allocator if the arena is
+            // marked: this call interrupted it (a signal handler).
+            if m.holder().is_some() {
+                return None;
+            }
+            m.mark();
             // SAFETY: forwarded from the caller; no other thread exists.
             return Some(unsafe { held(av, false) });
         }
-        for _ in 0..10_000 {
-            // SAFETY: forwarded from the caller.
-            if unsafe { mutex(av) }.try_lock() {
-                // SAFETY: we hold the lock now.
-                return Some(unsafe { held(av, true) });
-            }
-            core::hint::spin_loop();
+        if m.try_lock_for(10_000) {
+            // SAFETY: we hold the lock now.
+            return Some(unsafe { held(av, true) });
         }
         None
     }

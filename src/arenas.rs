@@ -358,10 +358,12 @@ fn flush_tcache() {
     // in-use heap chunk of some arena (the cache holds no mmap'd chunks).
     unsafe {
         let tc = (*ts).tcache;
-        (*ts).tcache = null_mut();
         if tc.is_null() {
             return;
         }
+        // Off the registry before the cache goes: a dump must not read it.
+        tls::registry::leave();
+        (*ts).tcache = null_mut();
         for idx in 0..crate::tcache::TCACHE_MAX_BINS {
             while (*tc).counts[idx] > 0 {
                 free_to_arena(Chunk::from_mem((*tc).get(idx)));
@@ -407,9 +409,11 @@ extern "C" fn before_fork() {
     LIST_LOCK.lock();
     // SAFETY: arenas live for the whole process.
     for_each_arena(|a| unsafe { arena::mutex(a) }.lock());
+    crate::mmapped::registry::lock_for_fork();
 }
 
 extern "C" fn after_fork_parent() {
+    crate::mmapped::registry::unlock_after_fork();
     // SAFETY: before_fork locked every arena.
     for_each_arena(|a| unsafe { arena::mutex(a) }.unlock());
     LIST_LOCK.unlock();
@@ -418,6 +422,9 @@ extern "C" fn after_fork_parent() {
 /// In the child only the forking thread exists: every lock is reset, and
 /// every arena but the thread's own goes to the free list.
 extern "C" fn after_fork_child() {
+    tls::forget_tid();
+    tls::registry::keep_only_self();
+    crate::mmapped::registry::reset_in_child();
     FREE_LIST_LOCK.reset();
     let mine = thread_arena();
     let mine = if mine == TORN_DOWN { null_mut() } else { mine };

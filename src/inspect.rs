@@ -1,9 +1,15 @@
-//! The heap dump: every arena with its heaps, top, last remainder and every
-//! free chunk on every list, the calling thread's tcache, the mmap'd chunks
-//! and totals, as text on a file descriptor. Written without allocating
-//! (stack buffer, `write(2)`), so it can run from a signal handler or at
-//! exit; an arena another thread keeps locked is reported as such and
-//! skipped instead of waited for.
+//! The heap dump: every arena with its threads, heaps, top, last remainder
+//! and every free chunk on every list, every thread's tcache, the mmap'd
+//! chunks and totals, as text on a file descriptor. Written without
+//! allocating (stack buffer, `write(2)`), so it can run from a signal
+//! handler or at exit. An arena that another thread keeps locked is
+//! reported with the id of the thread holding it and skipped instead of
+//! waited for; so is one that the dump's own thread was inside when a
+//! signal interrupted it.
+//!
+//! Other threads' caches change under the dump without any lock: they are
+//! read through the kernel (`sys::read_checked`), so a pointer that went
+//! stale cannot fault, and shown as a snapshot.
 //!
 //! Reached three ways: `malloc_rs_dump(fd)`; the signal named by
 //! `PTMALLOC_RS_DUMP_SIGNAL` (a number, or USR1/USR2); and at exit when
@@ -15,7 +21,9 @@ use core::sync::atomic::Ordering::Relaxed;
 use crate::arena::{Bin, HeapEvent, Locked, main_arena};
 use crate::arenas;
 use crate::bins::largebin_index;
+use crate::chunk::protect_link;
 use crate::chunk::{Chunk, IS_MMAPPED, NON_MAIN_ARENA, PREV_INUSE};
+use crate::sys;
 use crate::text::{Out, Sink};
 use crate::tls;
 use crate::tunables::MP;
@@ -48,7 +56,8 @@ pub fn dump(fd: i32) {
         let main = a == main_arena();
         // SAFETY: arenas live for the whole process.
         let Some(av) = (unsafe { Locked::try_lock(a) }) else {
-            let _ = writeln!(out, "arena {n} at {a:p}: locked by another thread, skipped");
+            let _ = write!(out, "arena {n} at {a:p}: ");
+            locked_by(&mut out, a);
             n += 1;
             return;
         };
@@ -57,6 +66,28 @@ pub fn dump(fd: i32) {
             out,
             "arena {n}{} at {addr:#x}: system {system} bytes (max {max_system}), {attached} thread(s) attached",
             if main { " (main arena)" } else { "" }
+        );
+        let _ = write!(out, "  threads with a tcache here:");
+        let mut any = false;
+        let listed = tls::registry::for_each(|t| {
+            // SAFETY: registered states stay alive while listed; the fields
+            // read are words another thread may change (a snapshot).
+            let (arena, tid) = unsafe { ((*t).arena, (*t).tid) };
+            if arena == a {
+                let _ = write!(out, " {tid}");
+                any = true;
+            }
+        });
+        let _ = writeln!(
+            out,
+            "{}",
+            if !listed {
+                " (thread list busy)"
+            } else if any {
+                ""
+            } else {
+                " none"
+            }
         );
         if main {
             let base = MP.sbrk_base.load(Relaxed);
@@ -122,32 +153,7 @@ pub fn dump(fd: i32) {
         n += 1;
     });
 
-    // SAFETY: the calling thread's own state and cache.
-    let tc = unsafe { (*tls::thread_state()).tcache };
-    if tc.is_null() {
-        let _ = writeln!(out, "tcache of this thread: none");
-    } else {
-        let _ = writeln!(out, "tcache of this thread at {tc:p}:");
-        for idx in 0..crate::tcache::TCACHE_MAX_BINS {
-            // SAFETY: the thread's own cache; entries are walked through the
-            // cache's own reader, at most `counts[idx]` of them.
-            unsafe {
-                let count = (*tc).counts[idx];
-                if count == 0 {
-                    continue;
-                }
-                let _ = write!(
-                    out,
-                    "  bin {idx} (chunk size {}): {count} chunk(s):",
-                    idx * 16 + 32
-                );
-                for e in (*tc).entries_of(idx) {
-                    let _ = write!(out, " {:#x}", Chunk::from_mem(e).addr());
-                }
-                let _ = writeln!(out);
-            }
-        }
-    }
+    dump_tcaches(&mut out);
     let _ = writeln!(
         out,
         "mmap'd chunks: {} ({} bytes); at most {} ({} bytes) so far",
@@ -156,11 +162,141 @@ pub fn dump(fd: i32) {
         MP.max_n_mmaps.load(Relaxed),
         MP.max_mmapped_mem.load(Relaxed)
     );
+    let listed = crate::mmapped::registry::for_each(|start, len| {
+        // The header is read through the kernel: a chunk freed by another
+        // thread right now must not fault the dump.
+        let gap = sys::read_word_checked(start).unwrap_or(0);
+        let head = sys::read_word_checked(start + gap + 8).unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "  mmap'd chunk {:#x} ({} {}), mapping {start:#x}-{:#x}",
+            start + gap,
+            head & !7,
+            flags(head),
+            start + len
+        );
+    });
+    if !listed {
+        let _ = writeln!(out, "  (the list of mmap'd chunks is busy: not shown)");
+    }
     let _ = writeln!(
         out,
         "totals (arenas shown): {} bytes from the system, {} in use, {} free ({} in fastbins)",
         totals.arena, totals.uordblks, totals.fordblks, totals.fsmblks
     );
+}
+
+/// Says who holds the lock of arena `a` that the dump could not take.
+fn locked_by(out: &mut impl Write, a: *mut crate::arena::Arena) {
+    // SAFETY: arenas live for the whole process; the mutex is atomic.
+    match unsafe { crate::arena::mutex(a) }.holder() {
+        Some(tid) if tid == tls::current_tid() => {
+            let _ = writeln!(
+                out,
+                "locked by thread {tid}, the one dumping (interrupted inside the allocator), skipped"
+            );
+        }
+        Some(tid) => {
+            let _ = writeln!(out, "locked by thread {tid}, skipped");
+        }
+        None => {
+            let _ = writeln!(out, "busy (its lock changed hands throughout), skipped");
+        }
+    }
+}
+
+/// Every registered thread's tcache: the calling thread's read directly,
+/// the others' through the kernel.
+fn dump_tcaches(out: &mut impl Write) {
+    let me = tls::thread_state();
+    let listed = tls::registry::for_each(|t| {
+        // SAFETY: a registered state is alive while listed.
+        let (tc, tid) = unsafe { ((*t).tcache, (*t).tid) };
+        if tc.is_null() {
+            return;
+        }
+        let own = core::ptr::eq(t, me);
+        let _ = writeln!(
+            out,
+            "tcache of thread {tid}{} at {tc:p}:",
+            if own {
+                " (this thread)"
+            } else {
+                " (a snapshot: it runs on)"
+            }
+        );
+        dump_one_tcache(out, tc as usize);
+    });
+    if !listed {
+        let _ = writeln!(out, "tcaches: the thread list is busy, not shown");
+    }
+}
+
+/// What `walk_tcache` reports, in order: for each non-empty bin, `Bin`,
+/// then its chunks, then `BinEnd` (after `Broken` if the chain broke).
+enum TcEvent {
+    Bin { idx: usize, count: usize },
+    Chunk(usize),
+    Broken,
+    BinEnd,
+}
+
+/// Walks the tcache at `tc`, reading everything with `read_checked` (a
+/// chain whose entry was taken meanwhile ends in `Broken`). False if the
+/// cache itself cannot be read.
+fn walk_tcache(tc: usize, mut f: impl FnMut(TcEvent)) -> bool {
+    use crate::tcache::{TCACHE_MAX_BINS, Tcache};
+    let mut raw = [0u8; size_of::<Tcache>()];
+    if !sys::read_checked(tc, &mut raw) {
+        return false;
+    }
+    let counts_at = core::mem::offset_of!(Tcache, counts);
+    let entries_at = core::mem::offset_of!(Tcache, entries);
+    for idx in 0..TCACHE_MAX_BINS {
+        let c = counts_at + 2 * idx;
+        let count = u16::from_ne_bytes([raw[c], raw[c + 1]]) as usize;
+        if count == 0 {
+            continue;
+        }
+        f(TcEvent::Bin { idx, count });
+        let w = entries_at + 8 * idx;
+        let mut e = usize::from_ne_bytes(raw[w..w + 8].try_into().unwrap_or([0; 8]));
+        for _ in 0..count.min(1000) {
+            if e == 0 || !crate::chunk::is_aligned(e) {
+                f(TcEvent::Broken);
+                break;
+            }
+            f(TcEvent::Chunk(Chunk::from_mem(e as *mut u8).addr()));
+            match sys::read_word_checked(e) {
+                Some(next) => e = protect_link(e, Chunk::from_ptr(next as *mut u8)).addr(),
+                None => {
+                    f(TcEvent::Broken);
+                    break;
+                }
+            }
+        }
+        f(TcEvent::BinEnd);
+    }
+    true
+}
+
+/// One tcache at `tc`: per non-empty bin, its count and chunk addresses.
+fn dump_one_tcache(out: &mut impl Write, tc: usize) {
+    let readable = walk_tcache(tc, |ev| {
+        let _ = match ev {
+            TcEvent::Bin { idx, count } => write!(
+                out,
+                "  bin {idx} (chunk size {}): {count} chunk(s):",
+                idx * 16 + 32
+            ),
+            TcEvent::Chunk(c) => write!(out, " {c:#x}"),
+            TcEvent::Broken => write!(out, " ?"),
+            TcEvent::BinEnd => writeln!(out),
+        };
+    });
+    if !readable {
+        let _ = writeln!(out, "  (unreadable)");
+    }
 }
 
 /// Most chunks of one kind (fastbin, unsorted, tcache) whose state the
@@ -197,22 +333,22 @@ impl AddrSet {
 /// One line per chunk of every arena heap, in address order, preceded by
 /// a line per heap: `heap ARENA 0xSTART 0xEND` and
 /// `chunk ARENA 0xHEAP 0xADDR SIZE FLAGS STATE`, STATE one of inuse,
-/// tcache (the calling thread's), fast, unsorted, small, large, top. The
+/// tcache (any thread's), fast, unsorted, small, large, top. The
 /// input of `scripts/heap-map`.
 pub fn dump_chunks(fd: i32) {
     let mut out = Out::<4096>::new(Sink::Fd(fd));
     let mut tcache = AddrSet::new();
-    // SAFETY: the calling thread's own state and cache.
-    unsafe {
-        let tc = (*tls::thread_state()).tcache;
+    tls::registry::for_each(|t| {
+        // SAFETY: a registered state is alive while listed.
+        let tc = unsafe { (*t).tcache };
         if !tc.is_null() {
-            for idx in 0..crate::tcache::TCACHE_MAX_BINS {
-                for e in (*tc).entries_of(idx) {
-                    tcache.add(Chunk::from_mem(e).addr());
+            walk_tcache(tc as usize, |ev| {
+                if let TcEvent::Chunk(c) = ev {
+                    tcache.add(c);
                 }
-            }
+            });
         }
-    }
+    });
     tcache.seal();
     let mut n = 0;
     arenas::for_each_arena(|a| {

@@ -1,22 +1,24 @@
 //! The arena mutex: a futex lock, 4 bytes, so it fills the `int mutex` slot of
 //! glibc's `struct malloc_state`.
 //!
-//! States: 0 unlocked, 1 locked with no waiter, 2 locked with (possible)
-//! waiters. Uncontended lock and unlock are one atomic each; a contended
-//! thread spins briefly, then sleeps in the kernel, so a lock holder that
-//! is descheduled (threads outnumber cores here) does not make others burn
-//! their time slices. The lock never allocates.
+//! The word holds the kernel thread id of its holder (0 when free), with the
+//! top bit set once another thread may be waiting, as the kernel's
+//! priority-inheritance futexes do. A heap dump can so name the thread that
+//! holds an arena. Uncontended lock and unlock are one atomic each; a
+//! contended thread spins briefly, then sleeps in the kernel, so a lock
+//! holder that is descheduled (threads outnumber cores here) does not make
+//! others burn their time slices. The lock never allocates.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use crate::sys;
+use crate::{sys, tls};
 
 #[repr(transparent)]
 pub struct Lock(AtomicU32);
 
 const UNLOCKED: u32 = 0;
-const LOCKED: u32 = 1;
-const CONTENDED: u32 = 2;
+/// Set in the word while a thread may be sleeping on it.
+const WAITERS: u32 = 1 << 31;
 
 impl Lock {
     pub const fn new() -> Self {
@@ -25,31 +27,51 @@ impl Lock {
 
     #[inline]
     pub fn lock(&self) {
+        let me = tls::current_tid();
         if self
             .0
-            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(UNLOCKED, me, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            self.lock_contended();
+            self.lock_contended(me);
         }
     }
 
     #[cold]
-    fn lock_contended(&self) {
+    fn lock_contended(&self, me: u32) {
         for _ in 0..100 {
             core::hint::spin_loop();
             if self.0.load(Ordering::Relaxed) == UNLOCKED
                 && self
                     .0
-                    .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(UNLOCKED, me, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
             {
                 return;
             }
         }
-        // Announce a waiter; whoever unlocks will wake one of us.
-        while self.0.swap(CONTENDED, Ordering::Acquire) != UNLOCKED {
-            sys::futex_wait(&self.0, CONTENDED);
+        loop {
+            let v = self.0.load(Ordering::Relaxed);
+            if v == UNLOCKED {
+                // Taken with the waiter bit kept: others may still sleep.
+                if self
+                    .0
+                    .compare_exchange(UNLOCKED, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return;
+                }
+                continue;
+            }
+            if v & WAITERS == 0
+                && self
+                    .0
+                    .compare_exchange(v, v | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            sys::futex_wait(&self.0, v | WAITERS);
         }
     }
 
@@ -57,15 +79,53 @@ impl Lock {
     #[inline]
     pub fn try_lock(&self) -> bool {
         self.0
-            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(
+                UNLOCKED,
+                tls::current_tid(),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
             .is_ok()
+    }
+
+    /// Tries for a while (about `spins` attempts) to take the lock.
+    pub fn try_lock_for(&self, spins: u32) -> bool {
+        for _ in 0..spins {
+            if self.try_lock() {
+                return true;
+            }
+            core::hint::spin_loop();
+        }
+        false
     }
 
     #[inline]
     pub fn unlock(&self) {
-        if self.0.swap(UNLOCKED, Ordering::Release) == CONTENDED {
+        if self.0.swap(UNLOCKED, Ordering::Release) & WAITERS != 0 {
             sys::futex_wake_one(&self.0);
         }
+    }
+
+    /// The id of the thread holding the lock, if any.
+    pub fn holder(&self) -> Option<u32> {
+        match self.0.load(Ordering::Relaxed) & !WAITERS {
+            0 => None,
+            tid => Some(tid),
+        }
+    }
+
+    /// While the process has one thread the arenas go unlocked, but the
+    /// word still records that the thread is inside the allocator (plain
+    /// stores, no atomic read-modify-write), so a dump from a signal
+    /// handler that interrupted it can tell. `mark` and `unmark` pair up.
+    #[inline]
+    pub fn mark(&self) {
+        self.0.store(tls::current_tid(), Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub fn unmark(&self) {
+        self.0.store(UNLOCKED, Ordering::Relaxed);
     }
 
     /// Forgets any holder: for the child of `fork`, where the threads that

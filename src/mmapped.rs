@@ -2,6 +2,10 @@
 //! of their own, outside every arena, and go straight back to the kernel on
 //! `free`. The chunk sits at the start of the mapping (`prev_size` holds any
 //! gap before it, made by memalign), has IS_MMAPPED set and no neighbour.
+//!
+//! Unlike glibc, every such mapping is recorded (`registry`): `free` and
+//! `realloc` of an mmap'd chunk whose mapping we did not make abort instead
+//! of unmapping someone else's memory, and the heap dump lists them all.
 
 use crate::check::malloc_printerr;
 use crate::chunk::{Chunk, IS_MMAPPED, SIZE_SZ, align_up};
@@ -22,6 +26,12 @@ pub fn map_chunk(nb: usize) -> Option<Chunk> {
         tunables::mmap_threshold()
     ));
     let base = sys::map_rw(size)?;
+    if !registry::insert(base as usize, size) {
+        // No room to record it (out of memory): as if mmap had failed.
+        // SAFETY: the mapping was made just above and is unused.
+        unsafe { sys::unmap(base, size) };
+        return None;
+    }
     let p = Chunk::from_ptr(base);
     // SAFETY: the header lies at the start of the mapping we just made.
     unsafe {
@@ -43,6 +53,9 @@ unsafe fn mapping_of(p: Chunk, what: &str) -> (*mut u8, usize) {
     let len = gap.wrapping_add(size);
     let page_mask = sys::page_size() - 1;
     if (start | len) & page_mask != 0 || !crate::chunk::is_aligned(p.mem() as usize) {
+        malloc_printerr(what);
+    }
+    if registry::length_of(start) != Some(len) {
         malloc_printerr(what);
     }
     (start as *mut u8, len)
@@ -85,6 +98,7 @@ pub unsafe fn unmap_chunk(p: Chunk) {
         "munmap {start:p} {len:#x}  free of an mmap'd chunk"
     ));
     tunables::note_munmap(len);
+    registry::remove(start as usize);
     // SAFETY: the whole mapping belonged to this one chunk, now given up.
     unsafe { sys::unmap(start, len) };
 }
@@ -105,11 +119,234 @@ pub unsafe fn remap_chunk(p: Chunk, nb: usize) -> Option<Chunk> {
     trace(format_args!(
         "mremap {start:p} {len:#x} -> {new_len:#x}  realloc of an mmap'd chunk"
     ));
+    // Room to record the new place is made first, so that recording it
+    // cannot fail once the kernel has moved the mapping.
+    if !registry::reserve() {
+        return None;
+    }
     // SAFETY: the mapping is this chunk's alone.
     let moved = unsafe { sys::remap(start, len, new_len)? };
+    registry::replace(start as usize, moved as usize, new_len);
     let q = Chunk::from_ptr(moved.wrapping_add(gap));
     // SAFETY: the header moved with the mapping.
     unsafe { q.set_head((new_len - gap) | IS_MMAPPED) };
     tunables::note_mremap(len, new_len);
     Some(q)
+}
+
+/// The record of every mapping behind an mmap'd chunk: an open-addressing
+/// hash table of `(start, length)` pairs under its own lock (a leaf: no
+/// other lock is taken while it is held). The first 1024 slots are static
+/// (zero pages until used, and no system call); beyond three quarters full
+/// the table moves to a bigger mapping of its own.
+pub mod registry {
+    use crate::lock::Lock;
+    use crate::sys;
+    use core::cell::UnsafeCell;
+
+    const EMPTY: usize = 0;
+    /// A removed entry: probing goes on past it.
+    const GONE: usize = 1;
+    const STATIC_SLOTS: usize = 1024;
+
+    struct Table {
+        slots: *mut [usize; 2],
+        cap: usize,
+        /// Slots not EMPTY (live entries and GONE markers).
+        used: usize,
+        live: usize,
+    }
+
+    struct Shared {
+        lock: Lock,
+        table: UnsafeCell<Table>,
+        first: UnsafeCell<[[usize; 2]; STATIC_SLOTS]>,
+    }
+
+    // SAFETY: `table` and `first` are touched only with `lock` held.
+    unsafe impl Sync for Shared {}
+
+    static SHARED: Shared = Shared {
+        lock: Lock::new(),
+        table: UnsafeCell::new(Table {
+            slots: core::ptr::null_mut(),
+            cap: 0,
+            used: 0,
+            live: 0,
+        }),
+        first: UnsafeCell::new([[0; 2]; STATIC_SLOTS]),
+    };
+
+    /// Runs `f` on the table with the lock held.
+    fn with<R>(f: impl FnOnce(&mut Table) -> R) -> R {
+        SHARED.lock.lock();
+        // SAFETY: the lock is held, so this is the only reference.
+        let t = unsafe { &mut *SHARED.table.get() };
+        if t.slots.is_null() {
+            t.slots = SHARED.first.get().cast();
+            t.cap = STATIC_SLOTS;
+        }
+        let r = f(t);
+        SHARED.lock.unlock();
+        r
+    }
+
+    fn home(start: usize, cap: usize) -> usize {
+        ((start >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) & (cap - 1)
+    }
+
+    impl Table {
+        fn slot(&self, i: usize) -> *mut [usize; 2] {
+            // SAFETY: callers pass i < cap; slots has cap entries.
+            unsafe { self.slots.add(i) }
+        }
+
+        /// The slot holding `start`, if recorded.
+        fn find(&self, start: usize) -> Option<usize> {
+            let mut i = home(start, self.cap);
+            for _ in 0..self.cap {
+                // SAFETY: i < cap.
+                let key = unsafe { (*self.slot(i))[0] };
+                if key == start {
+                    return Some(i);
+                }
+                if key == EMPTY {
+                    return None;
+                }
+                i = (i + 1) & (self.cap - 1);
+            }
+            None
+        }
+
+        /// Records a pair; there must be room (`room`).
+        fn put(&mut self, start: usize, len: usize) {
+            let mut i = home(start, self.cap);
+            loop {
+                // SAFETY: i < cap; the table is never full (see `room`).
+                let s = unsafe { &mut *self.slot(i) };
+                if s[0] == EMPTY || s[0] == GONE {
+                    if s[0] == EMPTY {
+                        self.used += 1;
+                    }
+                    *s = [start, len];
+                    self.live += 1;
+                    return;
+                }
+                i = (i + 1) & (self.cap - 1);
+            }
+        }
+
+        /// Makes sure one more `put` keeps the table at most 3/4 used,
+        /// moving it to a bigger mapping if needed. False if out of memory.
+        fn room(&mut self) -> bool {
+            if (self.used + 1) * 4 <= self.cap * 3 {
+                return true;
+            }
+            let cap = ((self.live + 1) * 4).next_power_of_two().max(STATIC_SLOTS);
+            let Some(mem) = sys::map_rw(cap * 16) else {
+                return false;
+            };
+            let old = Table {
+                slots: self.slots,
+                cap: self.cap,
+                used: 0,
+                live: 0,
+            };
+            *self = Table {
+                slots: mem.cast(),
+                cap,
+                used: 0,
+                live: 0,
+            };
+            for i in 0..old.cap {
+                // SAFETY: i < old.cap.
+                let [k, v] = unsafe { *old.slot(i) };
+                if k > GONE {
+                    self.put(k, v);
+                }
+            }
+            if old.slots != SHARED.first.get().cast() {
+                // SAFETY: the old table was our own mapping of cap * 16
+                // bytes, no longer referenced.
+                unsafe { sys::unmap(old.slots.cast(), old.cap * 16) };
+            }
+            true
+        }
+    }
+
+    /// Records a new mapping; false if there is no memory to record it.
+    pub fn insert(start: usize, len: usize) -> bool {
+        with(|t| {
+            if !t.room() {
+                return false;
+            }
+            t.put(start, len);
+            true
+        })
+    }
+
+    /// Makes room for one more record (for `replace`).
+    pub fn reserve() -> bool {
+        with(|t| t.room())
+    }
+
+    /// Moves a record after `mremap`; `reserve` must have been called.
+    pub fn replace(old: usize, new: usize, len: usize) {
+        with(|t| {
+            if let Some(i) = t.find(old) {
+                // SAFETY: i < cap.
+                unsafe { (*t.slot(i))[0] = GONE };
+                t.live -= 1;
+            }
+            t.put(new, len);
+        })
+    }
+
+    /// The recorded length of the mapping at `start`.
+    pub fn length_of(start: usize) -> Option<usize> {
+        // SAFETY: i < cap.
+        with(|t| t.find(start).map(|i| unsafe { (*t.slot(i))[1] }))
+    }
+
+    /// Forgets the mapping at `start`.
+    pub fn remove(start: usize) {
+        with(|t| {
+            if let Some(i) = t.find(start) {
+                // SAFETY: i < cap.
+                unsafe { (*t.slot(i))[0] = GONE };
+                t.live -= 1;
+            }
+        })
+    }
+
+    /// Calls `f(start, length)` for every mapping, with the lock held (`f`
+    /// must not allocate). False, having called nothing, if the lock stays
+    /// taken (a dump that interrupted this thread inside the registry).
+    pub fn for_each(mut f: impl FnMut(usize, usize)) -> bool {
+        if !SHARED.lock.try_lock_for(10_000) {
+            return false;
+        }
+        // SAFETY: the lock is held.
+        let t = unsafe { &*SHARED.table.get() };
+        for i in 0..t.cap {
+            // SAFETY: i < cap.
+            let [k, v] = unsafe { *t.slot(i) };
+            if k > GONE {
+                f(k, v);
+            }
+        }
+        SHARED.lock.unlock();
+        true
+    }
+
+    /// Fork: held across `fork`, released in the parent, reset in the child.
+    pub fn lock_for_fork() {
+        SHARED.lock.lock();
+    }
+    pub fn unlock_after_fork() {
+        SHARED.lock.unlock();
+    }
+    pub fn reset_in_child() {
+        SHARED.lock.reset();
+    }
 }

@@ -226,3 +226,34 @@ pub fn cpus_online() -> usize {
     let n = unsafe { get_nprocs() };
     if n >= 1 { n as usize } else { 2 }
 }
+
+/// The calling thread's kernel id.
+pub fn gettid() -> u32 {
+    // SAFETY: gettid has no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+}
+
+/// Copies `dst.len()` bytes from address `src` of this process, through the
+/// kernel (`process_vm_readv`), so that an address that is not mapped any
+/// more gives `false` instead of a fault. For the heap dump, which reads
+/// other threads' caches while they run.
+pub fn read_checked(src: usize, dst: &mut [u8]) -> bool {
+    let local = libc::iovec {
+        iov_base: dst.as_mut_ptr().cast(),
+        iov_len: dst.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: src as *mut libc::c_void,
+        iov_len: dst.len(),
+    };
+    // SAFETY: one local iovec over `dst`, which we own; the kernel checks
+    // the remote range and fails instead of faulting.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    n == dst.len() as isize
+}
+
+/// Reads one word with `read_checked`.
+pub fn read_word_checked(src: usize) -> Option<usize> {
+    let mut b = [0u8; 8];
+    read_checked(src, &mut b).then(|| usize::from_ne_bytes(b))
+}

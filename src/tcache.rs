@@ -168,28 +168,6 @@ impl Tcache {
         }
     }
 
-    /// The user pointers cached in bin `idx`, most recent first (at most
-    /// `counts[idx]`, stopping at a misaligned link).
-    ///
-    /// # Safety
-    /// `self` is the calling thread's cache.
-    pub unsafe fn entries_of(&self, idx: usize) -> impl Iterator<Item = *mut u8> + '_ {
-        let mut e = self.entries[idx];
-        let mut left = self.counts[idx];
-        core::iter::from_fn(move || {
-            if left == 0 || e.is_null() || !is_aligned(e as usize) {
-                return None;
-            }
-            let cur = e;
-            // SAFETY: a cached entry (alignment checked above).
-            e = protect_link(e as usize, Chunk::from_ptr(unsafe { (*e).next }.cast()))
-                .as_ptr()
-                .cast();
-            left -= 1;
-            Some(cur.cast())
-        })
-    }
-
     /// Whether a freed chunk's user memory carries the cache key.
     ///
     /// # Safety

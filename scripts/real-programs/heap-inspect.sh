@@ -162,11 +162,14 @@ for a in 0 1; do
   has arena$a.txt "^  large bin [0-9]+ \(from [0-9]+\):.* $(v $who large) \(3008 PA?\)" "dump: arena $a large bin holds $(v $who large)"
 done
 has arena1.txt "^  heap 0 0x$tbase-0x[0-9a-f]+: size 0x[0-9a-f]+, read-write 0x[0-9a-f]+, reserved 0x4000000" "dump: arena 1's heap"
-has inspect.txt "^tcache of this thread at 0x" "dump: the main thread's tcache"
+has inspect.txt "^tcache of thread $pid \(this thread\) at 0x" "dump: the main thread's tcache"
 has inspect.txt "^  bin 0 \(chunk size 32\): 16 chunk\(s\):.* $(v main tcache32)" "dump: main tcache bin 0 holds $(v main tcache32)"
-has inspect.txt "^tcache of thread $(v thread tid) at 0x" "dump: the second thread's tcache"
+has inspect.txt "^tcache of thread $(v thread tid) \(a snapshot: it runs on\) at 0x" "dump: the second thread's tcache"
 has inspect.txt "^  bin 30 \(chunk size 512\): 16 chunk\(s\):.* $(v thread tcache512)" "dump: thread tcache bin 30 holds $(v thread tcache512)"
 has inspect.txt "^mmap'd chunks: 1 \(1052672 bytes\)" "dump: one mmap'd chunk"
+has inspect.txt "^  mmap'd chunk 0x${mm#0x} \(1052672 M\), mapping 0x${mm#0x}-" "dump: the mmap'd chunk listed at $mm"
+has arena0.txt "^  threads with a tcache here: $pid$" "dump: the main thread on arena 0"
+has arena1.txt "^  threads with a tcache here: $(v thread tid)$" "dump: the second thread on arena 1"
 
 for a in 0 1; do
   who=main; fl=P; [ "$a" = 1 ] && { who=thread; fl=PA; }
