@@ -6,7 +6,7 @@
 
 use crate::arena;
 use crate::arenas;
-use crate::check::malloc_printerr;
+use crate::check::misuse;
 use crate::chunk::*;
 use crate::mmapped;
 use crate::sys;
@@ -80,23 +80,45 @@ fn init_tcache(ts: *mut ThreadState) {
 
 /// The chunk behind a user pointer, with the cheap sanity checks glibc makes
 /// before trusting its header: aligned, and not wrapping around the
-/// address space.
+/// address space. `None` (after reporting `what` as a misuse) if they fail.
 ///
 /// # Safety
 /// `mem` must be a pointer the program got from this allocator (a bad one is
 /// caught where the checks can see it; otherwise behaviour is undefined, as
 /// with glibc).
-unsafe fn chunk_of(mem: *mut u8, what: &str) -> (Chunk, usize) {
+unsafe fn chunk_of(mem: *mut u8, what: &str) -> Option<(Chunk, usize)> {
     let p = Chunk::from_mem(mem);
     if !is_aligned(p.addr()) {
-        malloc_printerr(what);
+        misuse(what);
+        return None;
     }
     // SAFETY: forwarded from the caller.
     let size = unsafe { p.size() };
     if p.addr() > size.wrapping_neg() {
-        malloc_printerr(what);
+        misuse(what);
+        return None;
     }
-    (p, size)
+    Some((p, size))
+}
+
+/// Whether heap chunk `p` of `size` bytes passes the checks `free` and
+/// `realloc` make before touching it: a sane size, and memory that one of
+/// our arenas got from the system (glibc lacks the second: a fake chunk on
+/// the stack goes into its tcache). Reports the misuse if not.
+///
+/// # Safety
+/// `p`'s header must be readable.
+unsafe fn heap_chunk_ok(p: Chunk, size: usize, bad_size: &str, bad_pointer: &str) -> bool {
+    if size < MINSIZE || !is_aligned(size) {
+        misuse(bad_size);
+        return false;
+    }
+    // SAFETY: forwarded from the caller.
+    if unsafe { !arena::owns_chunk(p, size) } {
+        misuse(bad_pointer);
+        return false;
+    }
+    true
 }
 
 /// # Safety
@@ -106,15 +128,19 @@ pub unsafe fn free(mem: *mut u8) {
         return;
     }
     // SAFETY: forwarded from the caller.
-    let (p, size) = unsafe { chunk_of(mem, "free(): invalid pointer") };
+    let Some((p, size)) = (unsafe { chunk_of(mem, "free(): invalid pointer") }) else {
+        return;
+    };
     // SAFETY: the header was readable above.
     if unsafe { p.is_mmapped() } {
-        // SAFETY: a live mmap'd chunk, given up by the caller.
+        // SAFETY: an mmap'd chunk given up by the caller (checked against
+        // the registry of our mappings before it is unmapped).
         unsafe { free_mmapped(p) };
         return;
     }
-    if size < MINSIZE || !is_aligned(size) {
-        malloc_printerr("free(): invalid size");
+    // SAFETY: the header was readable above.
+    if unsafe { !heap_chunk_ok(p, size, "free(): invalid size", "free(): invalid pointer") } {
+        return;
     }
     // The fast path: into the thread's tcache, with no lock.
     let idx = csize2tidx(size);
@@ -123,8 +149,11 @@ pub unsafe fn free(mem: *mut u8) {
     unsafe {
         let tc = (*tls::thread_state()).tcache;
         if !tc.is_null() && idx < MP.tcache_bins.load(Relaxed) {
-            if Tcache::has_key(mem) {
-                (*tc).check_double_free(mem, idx);
+            if Tcache::has_key(mem)
+                && let Some(msg) = (*tc).find_double_free(mem, idx)
+            {
+                misuse(msg);
+                return;
             }
             if usize::from((*tc).counts[idx]) < MP.tcache_count.load(Relaxed) {
                 (*tc).put(p, idx);
@@ -150,10 +179,16 @@ unsafe fn free_mmapped(p: Chunk) {
 /// `mem` is a live pointer from this allocator.
 pub unsafe fn realloc(mem: *mut u8, n: usize) -> Result<NonNull<u8>, Errno> {
     // SAFETY: forwarded from the caller.
-    let (p, old_size) = unsafe { chunk_of(mem, "realloc(): invalid pointer") };
+    let Some((p, old_size)) = (unsafe { chunk_of(mem, "realloc(): invalid pointer") }) else {
+        return Err(libc::EINVAL);
+    };
     let nb = checked_request2size(n).ok_or(libc::ENOMEM)?;
     // SAFETY: the header was readable above.
     if unsafe { p.is_mmapped() } {
+        if !mmapped::is_ours(p) {
+            misuse("realloc(): invalid pointer");
+            return Err(libc::EINVAL);
+        }
         // SAFETY: a live mmap'd chunk.
         if let Some(q) = unsafe { mmapped::remap_chunk(p, nb) } {
             return non_null(q.mem());
@@ -170,9 +205,21 @@ pub unsafe fn realloc(mem: *mut u8, n: usize) -> Result<NonNull<u8>, Errno> {
         }
         return Ok(new);
     }
-    // SAFETY: as above.
+    // SAFETY: the header was readable above.
+    if unsafe {
+        !heap_chunk_ok(
+            p,
+            old_size,
+            "realloc(): invalid old size",
+            "realloc(): invalid pointer",
+        )
+    } {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: as above; the chunk lies in one of our heaps.
     let Some(owner) = (unsafe { arenas::arena_for_chunk(p) }) else {
-        malloc_printerr("realloc(): invalid pointer");
+        misuse("realloc(): invalid pointer");
+        return Err(libc::EINVAL);
     };
     // SAFETY: arenas live for the whole process.
     let av = unsafe { arena::lock(owner) };

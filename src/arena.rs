@@ -30,10 +30,10 @@
 
 use core::cell::UnsafeCell;
 use core::mem::offset_of;
-use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use crate::bins::*;
-use crate::check::malloc_printerr;
+use crate::check::{malloc_printerr, misuse};
 use crate::chunk::*;
 use crate::heap::{self, HeapInfo};
 use crate::lock::Lock;
@@ -121,6 +121,38 @@ pub static MAIN_ARENA: ArenaCell = ArenaCell::new();
 
 pub fn main_arena() -> *mut Arena {
     MAIN_ARENA.get()
+}
+
+/// The messages of `Locked::check_link`.
+const MALLOC_LINK_OUTSIDE: &str = "malloc(): corrupted bin link (points outside the heap)";
+const LINK_OUTSIDE: &str = "corrupted bin link (points outside the heap)";
+
+/// The span of addresses the main arena ever got from the system (brk and
+/// any mappings made when brk failed): `free` checks a main-arena chunk
+/// against it before trusting its header's neighbours.
+static MAIN_LO: AtomicUsize = AtomicUsize::new(usize::MAX);
+static MAIN_HI: AtomicUsize = AtomicUsize::new(0);
+
+fn note_main_memory(start: usize, end: usize) {
+    MAIN_LO.fetch_min(start, Relaxed);
+    MAIN_HI.fetch_max(end, Relaxed);
+}
+
+/// Whether heap chunk `p` of `size` bytes (not mmap'd) lies in memory that
+/// an arena of ours got from the system: the main arena's span, or a
+/// thread heap of ours when NON_MAIN_ARENA is set. Catches a pointer to a
+/// fake chunk on the stack or in static data before it reaches a list.
+///
+/// # Safety
+/// `p`'s header must be readable.
+#[inline]
+pub unsafe fn owns_chunk(p: Chunk, size: usize) -> bool {
+    // SAFETY: forwarded from the caller.
+    if unsafe { p.non_main_arena() } {
+        heap::in_our_heap(p.addr(), size)
+    } else {
+        p.addr() >= MAIN_LO.load(Relaxed) && p.addr().saturating_add(size) <= MAIN_HI.load(Relaxed)
+    }
 }
 
 /// The arena's mutex, without touching any other field.
@@ -306,6 +338,27 @@ impl Locked {
     // Bin lists
     // ----------------------------------------------------------------------
 
+    /// Beyond glibc: aborts with `msg` unless `c`, a link about to be
+    /// followed, is a bin header of this arena or lies in memory this arena
+    /// got from the system. A list corrupted with a wild pointer then stops
+    /// here with a message instead of faulting (or writing) through it.
+    #[inline]
+    fn check_link(&self, c: Chunk, msg: &str) {
+        let a = c.addr();
+        if a.wrapping_sub(self.av as usize) < size_of::<Arena>() {
+            return;
+        }
+        let ours = if self.is_main() {
+            a >= MAIN_LO.load(Relaxed) && a.saturating_add(MINSIZE) <= MAIN_HI.load(Relaxed)
+        } else {
+            // SAFETY: `in_our_heap` found a live heap header below `a`.
+            heap::in_our_heap(a, MINSIZE) && unsafe { (*heap::heap_for_ptr(a)).ar_ptr } == self.av
+        };
+        if !ours {
+            malloc_printerr(msg);
+        }
+    }
+
     /// Takes a free chunk off its doubly linked bin (and off the nextsize
     /// list, for the first chunk of its size in a large bin).
     fn unlink(&self, p: Chunk) {
@@ -318,6 +371,8 @@ impl Locked {
             }
             let fd = p.fd();
             let bk = p.bk();
+            self.check_link(fd, LINK_OUTSIDE);
+            self.check_link(bk, LINK_OUTSIDE);
             if fd.bk() != p || bk.fd() != p {
                 malloc_printerr("corrupted double-linked list");
             }
@@ -353,6 +408,7 @@ impl Locked {
         // link is checked before it is rewritten.
         unsafe {
             let fwd = bck.fd();
+            self.check_link(fwd, LINK_OUTSIDE);
             if fwd.bk() != bck {
                 malloc_printerr(corrupt_msg);
             }
@@ -397,6 +453,7 @@ impl Locked {
                 } else {
                     while size < fwd.size() {
                         fwd = fwd.fd_nextsize();
+                        self.check_link(fwd, MALLOC_LINK_OUTSIDE);
                     }
                     if size == fwd.size() {
                         // Not the first of its size: stays off the nextsize list.
@@ -404,6 +461,7 @@ impl Locked {
                     } else {
                         victim.set_fd_nextsize(fwd);
                         victim.set_bk_nextsize(fwd.bk_nextsize());
+                        self.check_link(fwd.bk_nextsize(), MALLOC_LINK_OUTSIDE);
                         if fwd.bk_nextsize().fd_nextsize() != fwd {
                             malloc_printerr(
                                 "malloc(): largebin double linked list corrupted (nextsize)",
@@ -413,6 +471,7 @@ impl Locked {
                         victim.bk_nextsize().set_fd_nextsize(victim);
                     }
                     bck = fwd.bk();
+                    self.check_link(bck, MALLOC_LINK_OUTSIDE);
                     if bck.fd() != fwd {
                         malloc_printerr("malloc(): largebin double linked list corrupted (bk)");
                     }
@@ -488,6 +547,8 @@ impl Locked {
                     if fastbin_index(victim.size()) != idx {
                         malloc_printerr("malloc(): memory corruption (fast)");
                     }
+                    // The mark is not the user's to see.
+                    victim.set_bk(Chunk::NULL);
                     // Move the rest of this size into the thread's tcache
                     // while we hold the lock anyway.
                     let (tc, tidx) = stash_target(nb);
@@ -514,6 +575,7 @@ impl Locked {
                 let victim = bin.bk();
                 if victim != bin {
                     let bck = victim.bk();
+                    self.check_link(bck, MALLOC_LINK_OUTSIDE);
                     if bck.fd() != victim {
                         malloc_printerr("malloc(): smallbin double linked list corrupted");
                     }
@@ -527,6 +589,7 @@ impl Locked {
                             break;
                         }
                         let bck = c.bk();
+                        self.check_link(bck, MALLOC_LINK_OUTSIDE);
                         if bck.fd() != c {
                             malloc_printerr("malloc(): smallbin double linked list corrupted");
                         }
@@ -618,6 +681,7 @@ impl Locked {
                 if next.prev_size() & !SIZE_BITS != size {
                     malloc_printerr("malloc(): mismatching next->prev_size (unsorted)");
                 }
+                self.check_link(bck, MALLOC_LINK_OUTSIDE);
                 if bck.fd() != victim || victim.fd() != unsorted {
                     malloc_printerr("malloc(): unsorted double linked list corrupted");
                 }
@@ -679,8 +743,10 @@ impl Locked {
             }
             // Walk up from the smallest size.
             let mut victim = largest.bk_nextsize();
+            self.check_link(victim, MALLOC_LINK_OUTSIDE);
             while victim.size() < nb {
                 victim = victim.bk_nextsize();
+                self.check_link(victim, MALLOC_LINK_OUTSIDE);
             }
             // Prefer a chunk that is not on the nextsize list: cheaper unlink.
             if victim != bin.bk() && victim.size() == victim.fd().size() {
@@ -845,6 +911,7 @@ impl Locked {
         }
         let Some(brk) = brk else { return };
         let brk_addr = brk as usize;
+        note_main_memory(brk_addr, brk_addr + size);
         let _ = MP.sbrk_base.compare_exchange(0, brk_addr, Relaxed, Relaxed);
         // SAFETY: the lock is held; all chunk writes below are inside memory
         // we just obtained or inside the old top.
@@ -885,6 +952,7 @@ impl Locked {
             // `end` is the break before the correction was added.
             let new_top = Chunk::from_ptr(aligned_brk as *mut u8);
             new_top.set_head((end as usize - aligned_brk + correction) | PREV_INUSE);
+            note_main_memory(aligned_brk, end as usize + correction);
             (*self.av).system_mem += correction;
             self.set_top(new_top);
 
@@ -1071,37 +1139,64 @@ impl Locked {
     // free
     // ----------------------------------------------------------------------
 
-    /// Frees heap chunk `p` of this arena (not an mmap'd one).
+    /// Frees heap chunk `p` of this arena (not an mmap'd one). A misuse
+    /// found before anything changes (see `check`) ends the call.
     pub fn free_chunk(&self, p: Chunk) {
         // SAFETY: `p` was handed out by this arena (the caller found its arena
         // from its header); its neighbours are checked before being trusted.
         unsafe {
             let size = p.size();
             if size < MINSIZE || !is_aligned(size) {
-                malloc_printerr("free(): invalid size");
+                return misuse("free(): invalid size");
             }
             if size <= tunables::max_fast() {
                 let next_head = p.plus(size).head();
                 if next_head <= 2 * SIZE_SZ || next_head & !SIZE_BITS >= self.system_mem() {
-                    malloc_printerr("free(): invalid next size (fast)");
+                    return misuse("free(): invalid next size (fast)");
                 }
-                free_perturb(p.mem(), size - CHUNK_HDR_SZ);
-                (*self.av).have_fastchunks = 1;
                 let idx = fastbin_index(size);
                 let slot = &raw mut (*self.av).fastbins[idx];
                 let old = *slot;
                 if old == p {
-                    malloc_printerr("double free or corruption (fasttop)");
+                    return misuse("double free or corruption (fasttop)");
+                }
+                // Beyond glibc: a chunk already deeper in the fastbin (the
+                // a, b, a double free) carries the fastbin mark.
+                if p.bk().addr() == fastbin_mark() && self.fastbin_holds(idx, p) {
+                    return misuse("free(): double free detected in fastbin");
                 }
                 if !old.is_null() && fastbin_index(old.size()) != idx {
                     malloc_printerr("invalid fastbin entry (free)");
                 }
+                free_perturb(p.mem(), size - CHUNK_HDR_SZ);
+                (*self.av).have_fastchunks = 1;
                 store_fd(p, old);
+                p.set_bk(Chunk::from_ptr(fastbin_mark() as *mut u8));
                 *slot = p;
                 return;
             }
             self.free_merging(p, size);
         }
+    }
+
+    /// Whether fastbin `idx` holds `p` (walked when a freed chunk carries
+    /// the fastbin mark, which its user data may also hold by chance).
+    ///
+    /// # Safety
+    /// The lock is held.
+    unsafe fn fastbin_holds(&self, idx: usize, p: Chunk) -> bool {
+        // SAFETY: forwarded from the caller; links are checked for alignment
+        // before they are followed.
+        unsafe {
+            let mut c = (*self.av).fastbins[idx];
+            while !c.is_null() && is_aligned(c.addr()) {
+                if c == p {
+                    return true;
+                }
+                c = reveal_fd(c);
+            }
+        }
+        false
     }
 
     /// The non-fastbin part of free: merge with free neighbours and top,
@@ -1111,17 +1206,17 @@ impl Locked {
         unsafe {
             let next = p.plus(size);
             if p == self.top() {
-                malloc_printerr("double free or corruption (top)");
+                return misuse("double free or corruption (top)");
             }
             if self.contiguous() && next.addr() >= self.top().addr() + self.top().size() {
-                malloc_printerr("double free or corruption (out)");
+                return misuse("double free or corruption (out)");
             }
             if !next.prev_inuse() {
-                malloc_printerr("double free or corruption (!prev)");
+                return misuse("double free or corruption (!prev)");
             }
             let next_size = next.size();
             if next.head() <= 2 * SIZE_SZ || next_size >= self.system_mem() {
-                malloc_printerr("free(): invalid next size (normal)");
+                return misuse("free(): invalid next size (normal)");
             }
             free_perturb(p.mem(), size - CHUNK_HDR_SZ);
 

@@ -1,17 +1,64 @@
-//! What happens when the heap is found corrupt: one line on stderr, glibc's
-//! exact wording, then SIGABRT. Programs and people grep for these strings.
+//! What happens when the heap is found corrupt or misused: one line on
+//! stderr, glibc's exact wording, then SIGABRT. Programs and people grep for
+//! these strings.
+//!
+//! The check action (`MALLOC_CHECK_`, `GLIBC_TUNABLES=glibc.malloc.check`,
+//! `mallopt(M_CHECK_ACTION)`; glibc's bits) chooses what a *misuse* does:
+//! bit 0 prints the message, bit 1 aborts; the default, 3, does both. A
+//! misuse is a bad call caught before the allocator changed anything — a
+//! double free, a pointer or size that is not a chunk of ours given to
+//! `free` or `realloc` — and with abort off that call is ignored (`free`
+//! does nothing, `realloc` returns NULL). Corruption found inside the heap's
+//! own lists, where there is no safe way on, always prints and aborts.
+
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use crate::sys;
 
-/// Reports heap corruption and aborts. Never allocates: the message is
-/// copied into a stack buffer and written with one `write(2)`.
-#[cold]
-#[inline(never)]
-pub fn malloc_printerr(msg: &str) -> ! {
+const PRINT: u32 = 1;
+const ABORT: u32 = 2;
+
+static CHECK_ACTION: AtomicU32 = AtomicU32::new(PRINT | ABORT);
+
+/// Sets the check action (the low two bits of `v` count).
+pub fn set_check_action(v: u32) {
+    CHECK_ACTION.store(v & (PRINT | ABORT), Relaxed);
+}
+
+pub fn check_action() -> u32 {
+    CHECK_ACTION.load(Relaxed)
+}
+
+fn print(msg: &str) {
     let mut buf = [0u8; 256];
     let n = msg.len().min(buf.len() - 1);
     buf[..n].copy_from_slice(&msg.as_bytes()[..n]);
     buf[n] = b'\n';
     sys::write_all(2, &buf[..=n]);
+}
+
+/// Reports heap corruption and aborts. Never allocates: the message is
+/// copied into a stack buffer and written with one `write(2)` (unless the
+/// check action asks for a silent abort).
+#[cold]
+#[inline(never)]
+pub fn malloc_printerr(msg: &str) -> ! {
+    if check_action() != ABORT {
+        print(msg);
+    }
     sys::abort()
+}
+
+/// Reports a misuse as the check action says. Returns only when the action
+/// does not abort; the caller then ignores the call.
+#[cold]
+#[inline(never)]
+pub fn misuse(msg: &str) {
+    let action = check_action();
+    if action & PRINT != 0 {
+        print(msg);
+    }
+    if action & ABORT != 0 {
+        sys::abort();
+    }
 }

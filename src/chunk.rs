@@ -328,6 +328,15 @@ pub fn protect_link(slot: usize, target: Chunk) -> Chunk {
     Chunk(((slot >> 12) ^ target.addr()) as *mut u8)
 }
 
+/// What a chunk in a fastbin holds in its `bk` word, unused by the singly
+/// linked fastbins: a per-process value derived from the tcache key. A
+/// free that finds it there walks the fastbin, so a chunk freed twice with
+/// another free in between (a, b, a), which glibc misses, is caught.
+#[inline]
+pub fn fastbin_mark() -> usize {
+    crate::tcache::key().rotate_left(23) ^ 0x6a09_e667_f3bc_c908
+}
+
 /// Reads the safe-linked `fd` of a chunk on a singly linked list.
 ///
 /// # Safety

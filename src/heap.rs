@@ -67,6 +67,53 @@ pub fn heap_for_ptr(addr: usize) -> *mut HeapInfo {
 /// Where the next heap may go: just above the last one made, when the
 /// kernel left that spot free (saves the 2 × reservation dance). Only a hint:
 /// a stale value costs one failed mmap.
+/// Which 64 MiB slots of the address space hold a heap of ours: a bit per
+/// slot over the 47-bit user address space (2^21 slots, 256 KiB of zero
+/// pages that stay untouched but for the words in use). `free` checks a
+/// NON_MAIN_ARENA chunk against it before trusting the heap header below it.
+const SLOT_WORDS: usize = (1usize << 47) / HEAP_MAX_SIZE / 64;
+static OUR_HEAPS: [core::sync::atomic::AtomicU64; SLOT_WORDS] =
+    [const { core::sync::atomic::AtomicU64::new(0) }; SLOT_WORDS];
+/// Set if a heap ever lay beyond the bitmap (a 57-bit address space): the
+/// check is then off, rather than wrong.
+static HEAPS_UNTRACKED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+fn mark_heap(base: usize, ours: bool) {
+    use core::sync::atomic::Ordering::Relaxed;
+    let slot = base / HEAP_MAX_SIZE;
+    let Some(word) = OUR_HEAPS.get(slot / 64) else {
+        HEAPS_UNTRACKED.store(true, Relaxed);
+        return;
+    };
+    let bit = 1u64 << (slot % 64);
+    if ours {
+        word.fetch_or(bit, Relaxed);
+    } else {
+        word.fetch_and(!bit, Relaxed);
+    }
+}
+
+/// Whether `addr` lies in the read-write part of a thread heap of ours,
+/// past its header.
+#[inline]
+pub fn in_our_heap(addr: usize, len: usize) -> bool {
+    use core::sync::atomic::Ordering::Relaxed;
+    let slot = addr / HEAP_MAX_SIZE;
+    let ours = match OUR_HEAPS.get(slot / 64) {
+        Some(word) => word.load(Relaxed) & (1u64 << (slot % 64)) != 0,
+        None => return HEAPS_UNTRACKED.load(Relaxed),
+    };
+    if !ours {
+        return false;
+    }
+    let h = heap_for_ptr(addr);
+    // SAFETY: a marked slot starts with a live heap's header (unmarked
+    // before the heap is unmapped); `size` is a word its arena's lock
+    // holder may be changing, and either value bounds the heap.
+    let size = unsafe { core::ptr::read_volatile(&raw const (*h).size) };
+    addr >= h as usize + size_of::<HeapInfo>() && addr.saturating_add(len) <= h as usize + size
+}
+
 static ALIGNED_HEAP_AREA: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
 /// Reserves a new heap and makes its first `size + top_pad` bytes (at least
@@ -148,6 +195,7 @@ pub fn new_heap(size: usize, top_pad: usize) -> Option<*mut HeapInfo> {
         unsafe { sys::unmap(base, HEAP_MAX_SIZE) };
         return None;
     }
+    mark_heap(base as usize, true);
     let h = base.cast::<HeapInfo>();
     // SAFETY: the header lies in the read-write start of the new heap.
     unsafe {
@@ -229,6 +277,7 @@ pub unsafe fn shrink_heap(h: *mut HeapInfo, diff: usize) -> bool {
 pub unsafe fn delete_heap(h: *mut HeapInfo) {
     use core::sync::atomic::Ordering::Relaxed;
     let _ = ALIGNED_HEAP_AREA.compare_exchange(h as usize + HEAP_MAX_SIZE, 0, Relaxed, Relaxed);
+    mark_heap(h as usize, false);
     // SAFETY: forwarded from the caller.
     unsafe { sys::unmap(h.cast(), HEAP_MAX_SIZE) };
 }

@@ -7,7 +7,7 @@
 //! `realloc` of an mmap'd chunk whose mapping we did not make abort instead
 //! of unmapping someone else's memory, and the heap dump lists them all.
 
-use crate::check::malloc_printerr;
+use crate::check::misuse;
 use crate::chunk::{Chunk, IS_MMAPPED, SIZE_SZ, align_up};
 use crate::sys;
 use crate::text::trace;
@@ -42,23 +42,28 @@ pub fn map_chunk(nb: usize) -> Option<Chunk> {
     Some(p)
 }
 
-/// The mapping behind an mmap'd chunk, checked: `(start, length)`.
+/// The mapping behind an mmap'd chunk, `(start, length)`, if the header
+/// describes a mapping we made: page-aligned, with an aligned user pointer,
+/// and recorded in the registry with that length.
 ///
 /// # Safety
 /// `p` must be a chunk with IS_MMAPPED whose header is readable.
-unsafe fn mapping_of(p: Chunk, what: &str) -> (*mut u8, usize) {
+unsafe fn mapping_of(p: Chunk) -> Option<(*mut u8, usize)> {
     // SAFETY: forwarded from the caller.
     let (gap, size) = unsafe { (p.prev_size(), p.size()) };
     let start = p.addr().wrapping_sub(gap);
     let len = gap.wrapping_add(size);
     let page_mask = sys::page_size() - 1;
     if (start | len) & page_mask != 0 || !crate::chunk::is_aligned(p.mem() as usize) {
-        malloc_printerr(what);
+        return None;
     }
-    if registry::length_of(start) != Some(len) {
-        malloc_printerr(what);
-    }
-    (start as *mut u8, len)
+    (registry::length_of(start) == Some(len)).then_some((start as *mut u8, len))
+}
+
+/// Whether `p` (IS_MMAPPED set, header readable) is an mmap'd chunk of ours.
+pub fn is_ours(p: Chunk) -> bool {
+    // SAFETY: the caller read the header already.
+    unsafe { mapping_of(p) }.is_some()
 }
 
 /// Returns an mmap'd chunk to the kernel, first raising the dynamic mmap
@@ -70,6 +75,10 @@ unsafe fn mapping_of(p: Chunk, what: &str) -> (*mut u8, usize) {
 /// `p` must be a live mmap'd chunk made by `map_chunk` (or moved by
 /// `remap_chunk`), given up by its user.
 pub unsafe fn free_chunk(p: Chunk) {
+    if !is_ours(p) {
+        misuse("munmap_chunk(): invalid pointer");
+        return;
+    }
     // SAFETY: forwarded from the caller.
     let size = unsafe { p.size() };
     if MP.no_dyn_threshold.load(Relaxed) == 0
@@ -93,7 +102,10 @@ pub unsafe fn free_chunk(p: Chunk) {
 /// As for `free_chunk`.
 pub unsafe fn unmap_chunk(p: Chunk) {
     // SAFETY: forwarded from the caller.
-    let (start, len) = unsafe { mapping_of(p, "munmap_chunk(): invalid pointer") };
+    let Some((start, len)) = (unsafe { mapping_of(p) }) else {
+        misuse("munmap_chunk(): invalid pointer");
+        return;
+    };
     trace(format_args!(
         "munmap {start:p} {len:#x}  free of an mmap'd chunk"
     ));
@@ -109,7 +121,10 @@ pub unsafe fn unmap_chunk(p: Chunk) {
 /// As for `free_chunk`, except that the chunk stays live.
 pub unsafe fn remap_chunk(p: Chunk, nb: usize) -> Option<Chunk> {
     // SAFETY: forwarded from the caller.
-    let (start, len) = unsafe { mapping_of(p, "mremap_chunk(): invalid pointer") };
+    let Some((start, len)) = (unsafe { mapping_of(p) }) else {
+        misuse("mremap_chunk(): invalid pointer");
+        return None;
+    };
     // SAFETY: forwarded from the caller.
     let gap = unsafe { p.prev_size() };
     let new_len = align_up(nb.checked_add(gap + SIZE_SZ)?, sys::page_size());

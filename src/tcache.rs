@@ -139,26 +139,25 @@ impl Tcache {
         e.cast()
     }
 
-    /// Called when a chunk being freed carries the cache key: aborts if it
-    /// really is in bin `idx` (a double free); otherwise the key was a
-    /// coincidence in user data and the free goes on.
+    /// After a free found the cache key in a chunk: walks bin `idx` and
+    /// returns glibc's message if the chunk is already there (or the bin is
+    /// corrupt), `None` if the key was a coincidence.
     ///
     /// # Safety
     /// `self` is the calling thread's cache.
-    #[cold]
-    pub unsafe fn check_double_free(&self, mem: *mut u8, idx: usize) {
+    pub unsafe fn find_double_free(&self, mem: *mut u8, idx: usize) -> Option<&'static str> {
         let limit = MP.tcache_count.load(Relaxed);
         let mut e = self.entries[idx];
         let mut n = 0;
         while !e.is_null() {
             if n >= limit {
-                malloc_printerr("free(): too many chunks detected in tcache");
+                return Some("free(): too many chunks detected in tcache");
             }
             if !is_aligned(e as usize) {
-                malloc_printerr("free(): unaligned chunk detected in tcache 2");
+                return Some("free(): unaligned chunk detected in tcache 2");
             }
             if e.cast() == mem {
-                malloc_printerr("free(): double free detected in tcache 2");
+                return Some("free(): double free detected in tcache 2");
             }
             // SAFETY: a cached entry (alignment checked above).
             e = protect_link(e as usize, Chunk::from_ptr(unsafe { (*e).next }.cast()))
@@ -166,6 +165,7 @@ impl Tcache {
                 .cast();
             n += 1;
         }
+        None
     }
 
     /// Whether a freed chunk's user memory carries the cache key.

@@ -226,7 +226,10 @@ pub fn mallopt(param: i32, value: i32) -> bool {
         M_PERTURB => set_perturb(value),
         M_ARENA_TEST if value > 0 => set_arena_test(size),
         M_ARENA_MAX if value > 0 => set_arena_max(size),
-        M_CHECK_ACTION => true,
+        M_CHECK_ACTION => {
+            crate::check::set_check_action(value as u32);
+            true
+        }
         _ => true, // unknown parameters are ignored
     }
 }
@@ -257,7 +260,8 @@ fn as_size(v: u64) -> usize {
     v as usize
 }
 
-/// glibc 2.36's malloc tunables (hugetlb and check are accepted and ignored).
+/// glibc 2.36's malloc tunables (hugetlb is accepted and ignored; check sets
+/// the check action, see `check`).
 static TUNABLES: [Tunable; 13] = [
     Tunable {
         name: b"arena_max",
@@ -355,9 +359,9 @@ static TUNABLES: [Tunable; 13] = [
     },
     Tunable {
         name: b"check",
-        alias: b"",
+        alias: b"MALLOC_CHECK_",
         range: Range::Int(0, 3),
-        set: |_| {},
+        set: |v| crate::check::set_check_action(v as u32),
     },
 ];
 

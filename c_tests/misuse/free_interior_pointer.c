@@ -1,0 +1,17 @@
+// glibc: free(): invalid pointer
+// ptmalloc-rs: free(): invalid pointer
+/* free() of a pointer 16 bytes into a live block: its "header" is the block's
+ * own (zeroed) data, a chunk of size 0, which wraps around the address space. */
+#define TEST_NAME "free_interior_pointer"
+#include "misuse.h"
+
+int main(void) {
+  misuse_start();
+  char *p = malloc(0x100);
+  if (!p) SETUP_FAIL("malloc failed");
+  memset(p, 0, 0x100);
+  keep_stores(p);
+  reached("free(p + 16)");
+  free(p + 16);
+  return survived();
+}

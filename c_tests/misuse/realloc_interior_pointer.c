@@ -1,0 +1,18 @@
+// glibc: realloc(): invalid pointer
+// ptmalloc-rs: realloc(): invalid pointer
+/* realloc() of a pointer 16 bytes into a live block: its "header" is the
+ * block's own zeroed data, a chunk of size 0. */
+#define TEST_NAME "realloc_interior_pointer"
+#include "misuse.h"
+
+int main(void) {
+  misuse_start();
+  char *p = malloc(0x100);
+  if (!p) SETUP_FAIL("malloc failed");
+  memset(p, 0, 0x100);
+  keep_stores(p);
+  reached("realloc(p + 16, 0x200)");
+  char *q = realloc(p + 16, 0x200);
+  printf("realloc = %p\n", (void *)q);
+  return survived();
+}

@@ -1,0 +1,20 @@
+// glibc: malloc(): unsorted double linked list corrupted
+// ptmalloc-rs: malloc(): unsorted double linked list corrupted
+/* A use-after-free write sets the fd link of the (only) chunk in the unsorted
+ * bin to 0x4141414141414141; the next malloc that sorts the bin finds that
+ * fd is not the bin's head, without following it. */
+#define TEST_NAME "unsorted_fd_wild"
+#include "misuse.h"
+
+int main(void) {
+  misuse_start();
+  char *a = malloc(0x500); /* too big for the tcache */
+  char *guard = malloc(0x18);
+  if (!a || !guard) SETUP_FAIL("malloc failed");
+  free(a);
+  reached("a->fd = 0x4141414141414141, then malloc(0x100)");
+  ((uintptr_t *)a)[0] = 0x4141414141414141;
+  char *b = malloc(0x100);
+  printf("malloc = %p\n", (void *)b);
+  return survived();
+}
