@@ -170,6 +170,11 @@ pub unsafe fn mutex<'a>(av: *mut Arena) -> &'a Lock {
 pub struct Locked {
     av: *mut Arena,
     took_lock: bool,
+    /// Where most of the arena's chunks lie, for `check_link`'s first
+    /// compare: the main arena's span, or the heap of a thread arena's top.
+    /// Refreshed when the arena grows or shrinks.
+    span_lo: core::cell::Cell<usize>,
+    span_len: core::cell::Cell<usize>,
 }
 
 impl Drop for Locked {
@@ -211,11 +216,12 @@ pub unsafe fn lock(av: *mut Arena) -> Locked {
 /// `av` must point to an arena that lives for the rest of the process, and
 /// the caller must hold its lock when `took_lock` is true.
 pub unsafe fn held(av: *mut Arena, took_lock: bool) -> Locked {
-    let locked = Locked { av, took_lock };
+    let locked = Locked::new(av, took_lock);
     // SAFETY: the lock is held; bin 1's fd is null only before `init`.
     if unsafe { (*av).bins[0].is_null() } {
         locked.init();
     }
+    locked.refresh_span();
     locked
 }
 
@@ -232,10 +238,7 @@ pub unsafe fn create_in_heap(h: *mut HeapInfo) -> *mut Arena {
         let av = h.add(1).cast::<Arena>();
         av.write(Arena::new());
         (*h).ar_ptr = av;
-        let fresh = Locked {
-            av,
-            took_lock: false,
-        };
+        let fresh = Locked::new(av, false);
         fresh.init();
         (*av).attached_threads = 1;
         (*av).system_mem = (*h).size;
@@ -248,6 +251,30 @@ pub unsafe fn create_in_heap(h: *mut HeapInfo) -> *mut Arena {
 }
 
 impl Locked {
+    fn new(av: *mut Arena, took_lock: bool) -> Locked {
+        Locked {
+            av,
+            took_lock,
+            span_lo: core::cell::Cell::new(0),
+            span_len: core::cell::Cell::new(0),
+        }
+    }
+
+    /// Recomputes the span `check_link` tries first.
+    fn refresh_span(&self) {
+        let (lo, len) = if self.is_main() {
+            let lo = MAIN_LO.load(Relaxed);
+            (lo, MAIN_HI.load(Relaxed).wrapping_sub(lo))
+        } else {
+            let h = heap::heap_for_ptr(self.top().addr());
+            // SAFETY: the lock is held; a thread arena's top lies in one of
+            // its heaps, whose header is read-write.
+            (h as usize, unsafe { (*h).size })
+        };
+        self.span_lo.set(lo);
+        self.span_len.set(len);
+    }
+
     pub fn arena(&self) -> *mut Arena {
         self.av
     }
@@ -342,21 +369,41 @@ impl Locked {
     /// followed, is a bin header of this arena or lies in memory this arena
     /// got from the system. A list corrupted with a wild pointer then stops
     /// here with a message instead of faulting (or writing) through it.
-    #[inline]
+    #[inline(always)]
     fn check_link(&self, c: Chunk, msg: &str) {
         let a = c.addr();
+        if a.wrapping_sub(self.span_lo.get()) < self.span_len.get() {
+            return;
+        }
+        // A bin header, inside the arena itself.
         if a.wrapping_sub(self.av as usize) < size_of::<Arena>() {
             return;
         }
-        let ours = if self.is_main() {
-            a >= MAIN_LO.load(Relaxed) && a.saturating_add(MINSIZE) <= MAIN_HI.load(Relaxed)
-        } else {
-            // SAFETY: `in_our_heap` found a live heap header below `a`.
-            heap::in_our_heap(a, MINSIZE) && unsafe { (*heap::heap_for_ptr(a)).ar_ptr } == self.av
-        };
-        if !ours {
+        self.check_far_link(a, msg);
+    }
+
+    /// `check_link` beyond the span: for the main arena, its span as it is
+    /// now; for a thread arena, any of its heaps.
+    #[inline(never)]
+    fn check_far_link(&self, a: usize, msg: &str) {
+        if self.is_main() {
+            let lo = MAIN_LO.load(Relaxed);
+            if a.wrapping_sub(lo) < MAIN_HI.load(Relaxed).wrapping_sub(lo) {
+                return;
+            }
             malloc_printerr(msg);
         }
+        self.check_thread_link(a, msg);
+    }
+
+    /// `check_link` for a thread arena: `a` must lie in one of its heaps.
+    #[inline(never)]
+    fn check_thread_link(&self, a: usize, msg: &str) {
+        // SAFETY: `in_our_heap` found a live heap header below `a`.
+        if heap::in_our_heap(a, MINSIZE) && unsafe { (*heap::heap_for_ptr(a)).ar_ptr } == self.av {
+            return;
+        }
+        malloc_printerr(msg);
     }
 
     /// Takes a free chunk off its doubly linked bin (and off the nextsize
@@ -853,6 +900,7 @@ impl Locked {
                 *max = sys;
             }
         }
+        self.refresh_span();
         let top = self.top();
         // SAFETY: top is this arena's.
         let size = unsafe { top.size() };
@@ -1028,6 +1076,12 @@ impl Locked {
     /// entirely free (never the arena's first), then give back the top's
     /// pages beyond `pad` if top passed the trim threshold.
     fn heap_trim(&self, pad: usize) -> bool {
+        let trimmed = self.heap_trim_now(pad);
+        self.refresh_span();
+        trimmed
+    }
+
+    fn heap_trim_now(&self, pad: usize) -> bool {
         let hdr = core::mem::size_of::<HeapInfo>();
         let mut top = self.top();
         // SAFETY: the lock is held; heaps are found by masking top and by
