@@ -591,6 +591,13 @@ impl Locked {
                         malloc_printerr("malloc(): unaligned fastbin chunk detected 2");
                     }
                     *slot = reveal_fd(victim);
+                    // glibc checks the next link here when threads share
+                    // the arena (its lock-free pop); with one thread, only
+                    // when that chunk is taken.
+                    if !(*slot).is_null() && !is_aligned((*slot).addr()) && !sys::single_threaded()
+                    {
+                        malloc_printerr("malloc(): unaligned fastbin chunk detected");
+                    }
                     if fastbin_index(victim.size()) != idx {
                         malloc_printerr("malloc(): memory corruption (fast)");
                     }
@@ -799,7 +806,7 @@ impl Locked {
             if victim != bin.bk() && victim.size() == victim.fd().size() {
                 victim = victim.fd();
             }
-            Some(self.carve(victim, nb, false))
+            Some(self.carve(victim, nb, false, "malloc(): corrupted unsorted chunks"))
         }
     }
 
@@ -844,7 +851,12 @@ impl Locked {
                     bit <<= 1;
                     continue;
                 }
-                return Some(self.carve(victim, nb, in_smallbin_range(nb)));
+                return Some(self.carve(
+                    victim,
+                    nb,
+                    in_smallbin_range(nb),
+                    "malloc(): corrupted unsorted chunks 2",
+                ));
             }
         }
     }
@@ -852,7 +864,7 @@ impl Locked {
     /// Unlinks free chunk `victim` and hands out `nb` bytes of it; a
     /// remainder big enough to be a chunk goes to the unsorted bin (and
     /// becomes the last remainder when `remember` is set).
-    fn carve(&self, victim: Chunk, nb: usize, remember: bool) -> *mut u8 {
+    fn carve(&self, victim: Chunk, nb: usize, remember: bool, corrupt_msg: &str) -> *mut u8 {
         // SAFETY: `victim` is a free chunk found in one of this arena's bins.
         let size = unsafe { victim.size() };
         self.unlink(victim);
@@ -862,7 +874,7 @@ impl Locked {
             let rem = self.split(victim, size, nb);
             // SAFETY: the remainder lies inside `victim`, which is ours.
             unsafe { rem.set_foot(size - nb) };
-            self.push_unsorted(rem, size - nb, "malloc(): corrupted unsorted chunks");
+            self.push_unsorted(rem, size - nb, corrupt_msg);
             if remember {
                 // SAFETY: the lock is held.
                 unsafe { (*self.av).last_remainder = rem };

@@ -366,6 +366,11 @@ fn flush_tcache() {
         (*ts).tcache = null_mut();
         for idx in 0..crate::tcache::TCACHE_MAX_BINS {
             while (*tc).counts[idx] > 0 {
+                if !crate::chunk::is_aligned((*tc).entries[idx] as usize) {
+                    crate::check::malloc_printerr(
+                        "tcache_thread_shutdown(): unaligned tcache chunk detected",
+                    );
+                }
                 free_to_arena(Chunk::from_mem((*tc).get(idx)));
             }
         }
