@@ -1,7 +1,7 @@
 # ptmalloc-rs: build, demonstrate and test the LD_PRELOAD malloc.
 LIB := target/release/libptmalloc_rs.so
 
-.PHONY: all build test demo stress bench help clean lint
+.PHONY: all build test demo stress soak bench help clean lint
 
 all: build ## build target/release/libptmalloc_rs.so (the default)
 
@@ -16,6 +16,9 @@ demo: build ## the per-thread arena walkthrough: /proc/PID/maps and strace at ea
 
 stress: build ## the multithreaded stress test for a minute with 32 threads (STRESS_SECONDS, STRESS_THREADS)
 	STRESS_SECONDS=$${STRESS_SECONDS:-60} STRESS_THREADS=$${STRESS_THREADS:-32} TEST_TIMEOUT=$$(( $${STRESS_SECONDS:-60} + 120 )) scripts/run-tests --only mt_stress
+
+soak: build ## the soak test for 5 minutes with 32 threads: cross-thread frees, forks, RSS bound (SOAK_SECONDS, SOAK_THREADS)
+	SOAK_SECONDS=$${SOAK_SECONDS:-300} SOAK_THREADS=$${SOAK_THREADS:-32} TEST_TIMEOUT=$$(( $${SOAK_SECONDS:-300} + 300 )) scripts/run-tests --only soak
 
 bench: build ## time workloads under glibc, ptmalloc-rs, jemalloc, tcmalloc, mimalloc -> bench/results.md, .png (QUICK=1: under a minute)
 	scripts/bench $(if $(QUICK),--quick)

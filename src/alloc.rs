@@ -205,15 +205,11 @@ pub unsafe fn realloc(mem: *mut u8, n: usize) -> Result<NonNull<u8>, Errno> {
         }
         return Ok(new);
     }
+    // Only where the chunk starts is checked here: its arena checks its
+    // size as glibc does ("realloc(): invalid old size").
     // SAFETY: the header was readable above.
-    if unsafe {
-        !heap_chunk_ok(
-            p,
-            old_size,
-            "realloc(): invalid old size",
-            "realloc(): invalid pointer",
-        )
-    } {
+    if unsafe { !arena::owns_chunk_start(p) } {
+        misuse("realloc(): invalid pointer");
         return Err(libc::EINVAL);
     }
     // SAFETY: as above; the chunk lies in one of our heaps.

@@ -139,9 +139,12 @@ fn note_main_memory(start: usize, end: usize) {
 }
 
 /// Whether heap chunk `p` of `size` bytes (not mmap'd) lies in memory that
-/// an arena of ours got from the system: the main arena's span, or a
-/// thread heap of ours when NON_MAIN_ARENA is set. Catches a pointer to a
-/// fake chunk on the stack or in static data before it reaches a list.
+/// an arena of ours got from the system: a thread heap of ours when
+/// NON_MAIN_ARENA is set (start and end), else the main arena's span (the
+/// start only: glibc's own checks on the size, such as "double free or
+/// corruption (out)", then report a chunk that reaches too far, in glibc's
+/// words). Catches a pointer to a fake chunk on the stack or in static data
+/// before it reaches a list.
 ///
 /// # Safety
 /// `p`'s header must be readable.
@@ -151,7 +154,29 @@ pub unsafe fn owns_chunk(p: Chunk, size: usize) -> bool {
     if unsafe { p.non_main_arena() } {
         heap::in_our_heap(p.addr(), size)
     } else {
-        p.addr() >= MAIN_LO.load(Relaxed) && p.addr().saturating_add(size) <= MAIN_HI.load(Relaxed)
+        owns_main(p)
+    }
+}
+
+/// Whether `p`'s header lies in the main arena's span.
+#[inline]
+fn owns_main(p: Chunk) -> bool {
+    let lo = MAIN_LO.load(Relaxed);
+    p.addr().wrapping_sub(lo) < MAIN_HI.load(Relaxed).wrapping_sub(lo)
+}
+
+/// Whether `p`'s header lies in memory of one of our arenas (for
+/// `realloc`, whose arena then checks the size as glibc does).
+///
+/// # Safety
+/// `p`'s header must be readable.
+#[inline]
+pub unsafe fn owns_chunk_start(p: Chunk) -> bool {
+    // SAFETY: forwarded from the caller.
+    if unsafe { p.non_main_arena() } {
+        heap::in_our_heap(p.addr(), CHUNK_HDR_SZ)
+    } else {
+        owns_main(p)
     }
 }
 
@@ -488,11 +513,16 @@ impl Locked {
                 if fwd == bck {
                     victim.set_fd_nextsize(victim);
                     victim.set_bk_nextsize(victim);
-                } else if size < bck.bk().size() {
+                } else if size < {
+                    self.check_link(bck.bk(), MALLOC_LINK_OUTSIDE);
+                    bck.bk().size()
+                } {
                     // Smaller than everything: goes last.
                     fwd = bck;
                     bck = bck.bk();
                     let largest = fwd.fd();
+                    self.check_link(largest, MALLOC_LINK_OUTSIDE);
+                    self.check_link(largest.bk_nextsize(), MALLOC_LINK_OUTSIDE);
                     victim.set_fd_nextsize(largest);
                     victim.set_bk_nextsize(largest.bk_nextsize());
                     largest.bk_nextsize().set_fd_nextsize(victim);
@@ -1437,7 +1467,10 @@ impl Locked {
         // checked its header); neighbours are checked before being trusted.
         unsafe {
             let old_size = oldp.size();
-            if oldp.head() <= 2 * SIZE_SZ || old_size >= self.system_mem() {
+            if oldp.head() <= 2 * SIZE_SZ
+                || old_size >= self.system_mem()
+                || (!self.is_main() && !heap::in_our_heap(oldp.addr(), old_size))
+            {
                 malloc_printerr("realloc(): invalid old size");
             }
             let next = oldp.plus(old_size);

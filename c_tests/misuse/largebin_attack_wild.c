@@ -1,0 +1,31 @@
+// glibc: not detected (SIGSEGV)
+// ptmalloc-rs: malloc(): corrupted bin link (points outside the heap)
+/* Large bin attack: l (0x510 bytes) is alone in its large bin; a
+ * use-after-free write sets its bk_nextsize to 0x4141414141414141.  v (0x500
+ * bytes, same large bin, smaller than all its chunks) is freed, and the next
+ * malloc sorts it in at the end of the bin's size list, writing v's address
+ * to l->bk_nextsize->fd_nextsize (glibc checks nothing on this path, and
+ * faults on the wild address). */
+#define TEST_NAME "largebin_attack_wild"
+#include "misuse.h"
+
+int main(void) {
+  misuse_start();
+  char *l = malloc(0x508);
+  char *g1 = malloc(0x18);
+  char *v = malloc(0x4f8);
+  char *g2 = malloc(0x18);
+  if (!l || !g1 || !v || !g2) SETUP_FAIL("malloc failed");
+  if (chunk_size(l) != 0x510 || chunk_size(v) != 0x500) SETUP_FAIL("unexpected chunk sizes");
+  free(l);
+  char *s1 = malloc(0x600); /* not from the bins: sorts l into its large bin */
+  if (!s1) SETUP_FAIL("malloc failed");
+  uintptr_t *ll = (uintptr_t *)l;
+  if (ll[2] != chunk_of_mem(l) || ll[3] != chunk_of_mem(l)) SETUP_FAIL("l is not alone in a large bin");
+  free(v);
+  reached("l->bk_nextsize = 0x4141414141414141, then malloc(0x600), which sorts v into l's bin");
+  ll[3] = 0x4141414141414141;
+  char *s2 = malloc(0x600);
+  printf("malloc = %p\n", (void *)s2);
+  return survived();
+}
