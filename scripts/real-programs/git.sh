@@ -5,7 +5,11 @@
 # deterministic: made under each, the two HEADs must be the same commit.  Then
 # log --stat, log --graph, rev-list, log -p, blame, diff, grep, fast-export,
 # gc + fsck, and a --no-local clone (pack-objects / index-pack, threaded) are
-# compared.
+# compared.  Then the same on a real repository: this project's own (the one
+# the script is in, if it is in one), cloned with --no-local under each, and
+# log --stat/-p, shortlog, blame of its most-changed files, diff from its
+# first commit, grep, fast-export, gc --aggressive + fsck on the clone.
+here=$(cd "$(dirname "$0")" && pwd)
 . "$(dirname "$0")/common.bash"
 
 command -v git >/dev/null || { echo "git is not installed"; exit 1; }
@@ -115,4 +119,39 @@ run_both --name "git cherry-pick + rebase (replay the last two topics onto v1.0)
   git cherry-pick topic240~6..topic240 topic300~6..topic300 >/dev/null &&
   git rebase -q --onto v1.0 topic300~6 topic300 &&
   git log --format="%H %s" v1.0..picked && git log --format="%H %s" v1.0..topic300'
+
+# A real repository: this project's own.
+src=$(env -u GIT_DIR git -C "$here" rev-parse --show-toplevel 2>/dev/null)
+if [ -z "$src" ] || ! git -c safe.directory='*' -C "$src" rev-parse -q --verify HEAD >/dev/null; then
+  echo "skip the project's own repository: $here is not in a git repository with commits"
+  finish
+fi
+printf '[safe]\n\tdirectory = %s\n' "$src" >>"$GIT_CONFIG_GLOBAL"
+echo "the project's repository: $src, HEAD $(git -C "$src" rev-parse --short HEAD), $(git -C "$src" rev-list --count HEAD) commits"
+run_both --name "git clone --no-local of the project's repository + fsck" bash -c '
+  d=own-$(test -n "${LD_PRELOAD:-}" && echo preload || echo glibc)
+  rm -rf $d && git clone -q --no-local --no-hardlinks "$0" $d && cd $d &&
+  git rev-parse HEAD && git rev-list --count --all && git fsck --full --no-progress --strict && echo "fsck ok" &&
+  git count-objects -v | grep -v -E "^(size|size-pack|size-garbage):" && git status --porcelain=v2 --branch' "$src"
+[ -d own-glibc/.git ] || { echo "no clone was made under glibc"; finish; }
+cd own-glibc
+root=$(git rev-list --max-parents=0 HEAD | tail -n 1)
+run_both --name "own repo: git log --stat -M --numstat" git log --stat -M --numstat --format='%H %an %ad %s' --date=iso-strict
+run_both --name "own repo: git log -p (all commits)" git log -p -M --format='%H %s'
+run_both --name "own repo: git shortlog -sne + log --graph" bash -c 'git shortlog -sne HEAD && git log --oneline --graph --all --decorate'
+# the three files changed by the most commits (that still exist)
+mapfile -t hot < <(git log --format= --name-only HEAD | sort | uniq -c | sort -k1,1nr -k2 |
+  awk '{ print $2 }' | while read -r f; do [ -f "$f" ] && echo "$f"; done | head -n 3)
+for f in "${hot[@]}"; do
+  run_both --name "own repo: git blame -M -C $f" git blame -M -C -s "$f"
+done
+run_both --name "own repo: git diff --stat first commit..HEAD" git diff --stat -M "$root" HEAD
+run_both --name "own repo: git diff first commit..HEAD" git diff -M "$root" HEAD
+run_both --name "own repo: git grep" git grep -n -I -e 'malloc' -e 'free(' HEAD
+run_both --name "own repo: git fast-export --all" git fast-export --all --signed-tags=verbatim
+cd ..
+run_both --name "own repo: git gc --aggressive + fsck + rev-list --objects" bash -c '
+  rm -rf owngc && cp -a own-glibc owngc && cd owngc &&
+  git gc --quiet --aggressive --prune=now && git fsck --full --no-progress --strict && echo "fsck ok" &&
+  git rev-list --objects --all | sort | md5sum && git count-objects -v | grep -E "^(count|in-pack|packs):"'
 finish
