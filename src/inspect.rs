@@ -190,6 +190,12 @@ pub fn dump(fd: i32) {
 fn locked_by(out: &mut impl Write, a: *mut crate::arena::Arena) {
     // SAFETY: arenas live for the whole process; the mutex is atomic.
     match unsafe { crate::arena::mutex(a) }.holder() {
+        Some(tid) if tid == crate::lock::MARKED => {
+            let _ = writeln!(
+                out,
+                "in use by this thread, the one dumping (interrupted inside the allocator), skipped"
+            );
+        }
         Some(tid) if tid == tls::current_tid() => {
             let _ = writeln!(
                 out,

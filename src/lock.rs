@@ -19,6 +19,9 @@ pub struct Lock(AtomicU32);
 const UNLOCKED: u32 = 0;
 /// Set in the word while a thread may be sleeping on it.
 const WAITERS: u32 = 1 << 31;
+/// The word of an arena the only thread is using (see `mark`): above every
+/// thread id (the kernel's limit is 2^22).
+pub const MARKED: u32 = WAITERS - 1;
 
 impl Lock {
     pub const fn new() -> Self {
@@ -115,12 +118,13 @@ impl Lock {
     }
 
     /// While the process has one thread the arenas go unlocked, but the
-    /// word still records that the thread is inside the allocator (plain
-    /// stores, no atomic read-modify-write), so a dump from a signal
-    /// handler that interrupted it can tell. `mark` and `unmark` pair up.
+    /// word still records that the thread is inside the allocator (a plain
+    /// store of `MARKED`, no atomic read-modify-write), so a dump from a
+    /// signal handler that interrupted it can tell. `mark` and `unmark`
+    /// pair up.
     #[inline]
     pub fn mark(&self) {
-        self.0.store(tls::current_tid(), Ordering::Relaxed);
+        self.0.store(MARKED, Ordering::Relaxed);
     }
 
     #[inline]
