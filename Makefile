@@ -1,7 +1,7 @@
 # ptmalloc-rs: build, demonstrate and test the LD_PRELOAD malloc.
 LIB := target/release/libptmalloc_rs.so
 
-.PHONY: all build test demo stress soak bench help clean lint
+.PHONY: all build test demo stress soak bench help clean lint fuzz libfuzzer
 
 all: build ## build target/release/libptmalloc_rs.so (the default)
 
@@ -23,13 +23,20 @@ soak: build ## the soak test for 5 minutes with 32 threads: cross-thread frees, 
 bench: build ## time workloads under glibc, ptmalloc-rs, jemalloc, tcmalloc, mimalloc -> bench/results.md, .png (QUICK=1: under a minute)
 	scripts/bench $(if $(QUICK),--quick)
 
+fuzz: ## long randomized model run with the heap checker after every call (FUZZ_SEQUENCES, default 200000; SEED)
+	PTMALLOC_RS_FUZZ_SEQUENCES=$${FUZZ_SEQUENCES:-200000} $(if $(SEED),PTMALLOC_RS_MODEL_SEED=$(SEED)) cargo test --release --lib -- --ignored fuzz --nocapture
+
+libfuzzer: ## coverage-guided cargo fuzz of malloc-family calls + the checker (FUZZ_SECONDS, default 300; needs the nightly toolchain)
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+	cargo +nightly fuzz run -s none ops -- -max_total_time=$${FUZZ_SECONDS:-300} -max_len=1024
+
 lint: ## cargo fmt --check and cargo clippy
 	cargo fmt --check
 	cargo clippy --release --all-targets -- -D warnings
 
 clean: ## remove build products
 	cargo clean
-	rm -rf build
+	rm -rf build fuzz/target
 
 help: ## this list
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-7s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-9s %s\n", $$1, $$2}'

@@ -11,12 +11,18 @@
 //! - `pvalloc` rounds with `& -(pagesize - 1)`, as 2.36 does;
 //! - requests above PTRDIFF_MAX and n×size overflows fail with ENOMEM.
 //!
+//! With PTMALLOC_RS_CHECK_HEAP=1 each call of the malloc family (and
+//! malloc_trim) ends with a check of every arena (`verify`), which aborts
+//! with a message on the first inconsistency; unset, that costs one relaxed
+//! load per call.
+//!
 //! In unit tests the names stay mangled, so the test harness keeps glibc's
 //! malloc and a bug here fails a test instead of crashing the harness.
 
 use crate::alloc;
 use crate::stats;
 use crate::sys;
+use crate::verify;
 use core::ffi::c_void;
 use core::ptr::{NonNull, null_mut};
 
@@ -70,7 +76,9 @@ export! {
 
     /// Gives free memory back to the kernel; 1 if any was released.
     fn malloc_trim(pad: usize) -> i32 {
-        stats::malloc_trim(pad)
+        let r = stats::malloc_trim(pad);
+        verify::after("malloc_trim");
+        r
     }
 
     /// Allocation statistics as `size_t`s.
@@ -121,32 +129,39 @@ alias! {
 export! {
     /// Allocates `n` bytes.
     fn malloc (n: usize) -> *mut c_void {
-        to_c(alloc::malloc(n))
+        let p = to_c(alloc::malloc(n));
+        verify::after("malloc");
+        p
     }
 
     /// Frees `p` (NULL is a no-op); errno is preserved.
     fn free (p: *mut c_void) -> () {
         // SAFETY: the caller passes NULL or a live pointer from us.
-        unsafe { alloc::free(p.cast()) }
+        unsafe { alloc::free(p.cast()) };
+        verify::after("free");
     }
 
     /// Allocates `n * size` zeroed bytes.
     fn calloc (n: usize, size: usize) -> *mut c_void {
-        to_c(alloc::calloc(n, size))
+        let p = to_c(alloc::calloc(n, size));
+        verify::after("calloc");
+        p
     }
 
     /// Resizes `p` to `n` bytes, keeping its contents.
     fn realloc (p: *mut c_void, n: usize) -> *mut c_void {
-        if p.is_null() {
-            return to_c(alloc::malloc(n));
-        }
-        if n == 0 {
+        let q = if p.is_null() {
+            to_c(alloc::malloc(n))
+        } else if n == 0 {
             // SAFETY: the caller passes a live pointer from us.
             unsafe { alloc::free(p.cast()) };
-            return null_mut();
-        }
-        // SAFETY: the caller passes a live pointer from us.
-        to_c(unsafe { alloc::realloc(p.cast(), n) })
+            null_mut()
+        } else {
+            // SAFETY: the caller passes a live pointer from us.
+            to_c(unsafe { alloc::realloc(p.cast(), n) })
+        };
+        verify::after("realloc");
+        q
     }
 
     /// realloc of `n * size` bytes, failing with ENOMEM on overflow.
@@ -160,12 +175,16 @@ export! {
 
     /// `n` bytes aligned to `alignment` (rounded up to a power of two).
     fn memalign (alignment: usize, n: usize) -> *mut c_void {
-        to_c(alloc::memalign(alignment, n))
+        let p = to_c(alloc::memalign(alignment, n));
+        verify::after("memalign");
+        p
     }
 
     /// The same as memalign in glibc 2.36.
     fn aligned_alloc (alignment: usize, n: usize) -> *mut c_void {
-        to_c(alloc::memalign(alignment, n))
+        let p = to_c(alloc::memalign(alignment, n));
+        verify::after("aligned_alloc");
+        p
     }
 
     /// Stores in `*out` a block of `n` bytes aligned to `alignment`, a power
@@ -176,6 +195,7 @@ export! {
             return libc::EINVAL;
         }
         let p = to_c(alloc::memalign(alignment, n));
+        verify::after("posix_memalign");
         if p.is_null() {
             return libc::ENOMEM;
         }
@@ -186,16 +206,20 @@ export! {
 
     /// `n` bytes aligned to the page size.
     fn valloc (n: usize) -> *mut c_void {
-        to_c(alloc::memalign(sys::page_size(), n))
+        let p = to_c(alloc::memalign(sys::page_size(), n));
+        verify::after("valloc");
+        p
     }
 
     /// Whole pages, page-aligned.
     fn pvalloc (n: usize) -> *mut c_void {
         let page = sys::page_size();
-        match n.checked_add(page - 1) {
+        let p = match n.checked_add(page - 1) {
             Some(rounded) => to_c(alloc::memalign(page, rounded & (page - 1).wrapping_neg())),
             None => to_c(Err(libc::ENOMEM)),
-        }
+        };
+        verify::after("pvalloc");
+        p
     }
 
     /// How many bytes of `p` the program may use (0 for NULL).

@@ -325,7 +325,7 @@ impl Locked {
     /// Its other header words overlap neighbouring fields and are never
     /// written through it.
     #[inline]
-    fn bin_at(&self, i: usize) -> Chunk {
+    pub fn bin_at(&self, i: usize) -> Chunk {
         Chunk::from_ptr(
             self.av
                 .cast::<u8>()

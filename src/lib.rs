@@ -21,7 +21,9 @@
 //! | `alloc`    | entry logic: arena choice, mmap'd chunks, realloc/memalign |
 //! | `stats`    | mallinfo, malloc_stats, malloc_info, malloc_trim, mallopt  |
 //! | `inspect`  | the heap dump (function, signal, at exit)                  |
+//! | `verify`   | the heap-consistency checker (PTMALLOC_RS_CHECK_HEAP)      |
 //! | `api`      | the exported C functions: errno, NULL, glibc's quirks      |
+//! | `fuzzing`  | cargo fuzz's entry (feature `fuzzing`, with std; fuzz/)    |
 //!
 //! Nothing on the allocation path allocates, formats, panics or unwinds: the
 //! crate is `no_std` (std only for unit tests) and built with
@@ -30,7 +32,7 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 extern crate std;
 
 // The precompiled `core` of a stable toolchain refers to the unwinder's
@@ -38,7 +40,7 @@ extern crate std;
 // (panic = "abort"), so a hidden stub that traps takes its place: hidden,
 // so it cannot interpose on a Rust program that loads us, and without std
 // the library needs neither libgcc_s nor std's code and relocations.
-#[cfg(not(test))]
+#[cfg(not(any(test, feature = "fuzzing")))]
 core::arch::global_asm!(
     ".globl rust_eh_personality",
     ".hidden rust_eh_personality",
@@ -48,7 +50,7 @@ core::arch::global_asm!(
 );
 
 /// A panic is a bug in the allocator; say so without allocating and stop.
-#[cfg(not(test))]
+#[cfg(not(any(test, feature = "fuzzing")))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     sys::write_all(2, b"ptmalloc-rs: internal error\n");
@@ -72,6 +74,13 @@ mod tcache;
 mod text;
 mod tls;
 mod tunables;
+mod verify;
+
+/// The cargo-fuzz target's entry point (feature `fuzzing`, fuzz/ only).
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_model;

@@ -42,6 +42,10 @@ impl Lock {
 
     #[cold]
     fn lock_contended(&self, me: u32) {
+        // FUTEX_WAIT fails with EAGAIN when the word changed before the
+        // thread could sleep (the holder unlocked meanwhile): that must not
+        // reach the caller's errno (free keeps errno).
+        let _errno = sys::KeepErrno::new();
         for _ in 0..100 {
             core::hint::spin_loop();
             if self.0.load(Ordering::Relaxed) == UNLOCKED

@@ -97,7 +97,12 @@ fn binned_chunks(av: *mut Arena) -> BTreeMap<usize, (usize, usize)> {
 /// inside the heap; a chunk is free iff it is in a bin; P bits say whether
 /// the previous chunk is in use (fastbin chunks count as in use); no two
 /// non-fastbin free chunks touch; free chunks have footers; top ends the heap.
+/// Runs `verify::check_arena` too.
 fn check_heap(av: *mut Arena, start: usize) -> usize {
+    // The library's own checker first (all heaps, every list, the census).
+    if let Err(f) = crate::verify::check_arena(&locked(av)) {
+        panic!("heap check: {} at {:#x}", f.what, f.addr);
+    }
     let end = heap_end(av);
     let binned = binned_chunks(av);
     // SAFETY: every header visited lies in the test buffer (checked as we go).

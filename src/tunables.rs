@@ -85,6 +85,9 @@ pub static GLOBAL_MAX_FAST: AtomicUsize = AtomicUsize::new(crate::bins::DEFAULT_
 /// M_PERTURB: when non-zero, new memory is filled with `!byte` and freed
 /// memory with `byte`.
 pub static PERTURB_BYTE: AtomicU8 = AtomicU8::new(0);
+/// Set from PTMALLOC_RS_CHECK_HEAP: every call of the malloc family ends
+/// with a check of every arena (`verify::check_all`), aborting on a fault.
+pub static CHECK_HEAP: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 #[inline]
 pub fn max_fast() -> usize {
@@ -501,6 +504,9 @@ fn read_environment_now() {
     }
     if env_value(b"PTMALLOC_RS_TRACE").is_some_and(|v| !v.is_empty() && v != b"0") {
         crate::text::TRACE.store(true, Relaxed);
+    }
+    if env_value(b"PTMALLOC_RS_CHECK_HEAP").is_some_and(|v| !v.is_empty() && v != b"0") {
+        CHECK_HEAP.store(true, Relaxed);
     }
     let mut named = 0u32;
     let mut i = 0;
