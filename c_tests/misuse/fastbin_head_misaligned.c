@@ -11,18 +11,10 @@
 
 int main(int argc, char **argv) {
   (void)argc;
-  if (!getenv("GLIBC_TUNABLES")) {
-    setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0", 1);
-    execv("/proc/self/exe", argv);
-    SETUP_FAIL("execv failed");
-  }
+  restart_without_tcache(argv);
   misuse_start();
-  char *a = malloc(0x28), *b = malloc(0x28);
-  if (!a || !b || !malloc(24)) SETUP_FAIL("malloc failed");
-  free(a);
-  free(b);
-  uintptr_t stored = ((uintptr_t)b >> 12) ^ (uintptr_t)(a - 16);
-  if (*(uintptr_t *)b != stored) SETUP_FAIL("b's next is not the safe-linked a (tcache still on?)");
+  char *b;
+  char *a = fastbin_pair(&b);
   reached("b's next = a + 8, then malloc twice");
   *(uintptr_t *)b = ((uintptr_t)b >> 12) ^ ((uintptr_t)(a - 16) + 8);
   void *volatile c = malloc(0x28);

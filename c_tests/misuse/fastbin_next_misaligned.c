@@ -17,20 +17,12 @@ static void *idle(void *arg) {
 
 int main(int argc, char **argv) {
   (void)argc;
-  if (!getenv("GLIBC_TUNABLES")) {
-    setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0", 1);
-    execv("/proc/self/exe", argv);
-    SETUP_FAIL("execv failed");
-  }
+  restart_without_tcache(argv);
   misuse_start();
   pthread_t t;
   if (pthread_create(&t, NULL, idle, NULL)) SETUP_FAIL("pthread_create failed");
-  char *a = malloc(0x28), *b = malloc(0x28);
-  if (!a || !b || !malloc(24)) SETUP_FAIL("malloc failed");
-  free(a);
-  free(b);
-  uintptr_t stored = ((uintptr_t)b >> 12) ^ (uintptr_t)(a - 16);
-  if (*(uintptr_t *)b != stored) SETUP_FAIL("b's next is not the safe-linked a (tcache still on?)");
+  char *b;
+  char *a = fastbin_pair(&b);
   *(uintptr_t *)b = ((uintptr_t)b >> 12) ^ ((uintptr_t)(a - 16) + 8);
   reached("malloc takes b, whose next is misaligned");
   void *volatile c = malloc(0x28);

@@ -10,11 +10,7 @@
 
 int main(int argc, char **argv) {
   (void)argc;
-  if (!getenv("GLIBC_TUNABLES")) {
-    setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0", 1);
-    execv("/proc/self/exe", argv);
-    SETUP_FAIL("execv failed");
-  }
+  restart_without_tcache(argv);
   misuse_start();
   char *p = malloc(0x18), *a = malloc(0x28);
   char *guard = malloc(0x18);

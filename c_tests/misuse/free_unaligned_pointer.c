@@ -6,10 +6,7 @@
 
 int main(void) {
   misuse_start();
-  char *p = malloc(0x100);
-  if (!p) SETUP_FAIL("malloc failed");
-  memset(p, 0, 0x100);
-  keep_stores(p);
+  char *p = zeroed_block(0x100);
   reached("free(p + 1)");
   free(p + 1);
   return survived();

@@ -15,11 +15,8 @@ int main(void) {
   char *g2 = malloc(0x18);
   if (!l || !g1 || !v || !g2) SETUP_FAIL("malloc failed");
   if (chunk_size(l) != 0x500 || chunk_size(v) != 0x510) SETUP_FAIL("unexpected chunk sizes");
-  free(l);
-  char *s1 = malloc(0x600); /* not from the bins: sorts l into its large bin */
-  if (!s1) SETUP_FAIL("malloc failed");
+  sort_alone_into_large_bin(l, "l");
   uintptr_t *ll = (uintptr_t *)l;
-  if (ll[2] != chunk_of_mem(l) || ll[3] != chunk_of_mem(l)) SETUP_FAIL("l is not alone in a large bin");
   free(v);
   reached("l->bk = l, then malloc(0x600), which sorts v into l's bin");
   ll[1] = chunk_of_mem(l);

@@ -79,4 +79,102 @@ static inline void fill_tcache(size_t n) {
 /* The chunk address (where the header starts) of user pointer p. */
 static inline uintptr_t chunk_of_mem(const void *p) { return (uintptr_t)p - 16; }
 
+/* Runs the program again with the tcache off (GLIBC_TUNABLES=
+ * glibc.malloc.tcache_count=0) unless GLIBC_TUNABLES is already set. */
+static inline void restart_without_tcache(char **argv) {
+  if (!getenv("GLIBC_TUNABLES")) {
+    setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0", 1);
+    execv("/proc/self/exe", argv);
+    SETUP_FAIL("execv failed");
+  }
+}
+
+/* With the tcache off: a 0x100-byte chunk s, alone in its small bin (freed,
+ * then sorted there by a malloc(0x300) not served from the bins), checked. */
+static inline char *lone_smallbin_chunk(void) {
+  char *s = malloc(0xf8);
+  char *guard = malloc(0x18);
+  if (!s || !guard) SETUP_FAIL("malloc failed");
+  free(s);
+  char *big = malloc(0x300); /* not from the bins: sorts s into its small bin */
+  if (!big) SETUP_FAIL("malloc failed");
+  uintptr_t *ls = (uintptr_t *)s;
+  if ((size_word(guard) & 1) || ls[0] != ls[1]) SETUP_FAIL("s is not alone in a bin (tcache still on?)");
+  return s;
+}
+
+/* A 0x510-byte chunk a (too big for the tcache), guarded from top, freed
+ * into the unsorted bin. */
+static inline char *unsorted_chunk(void) {
+  char *a = malloc(0x500); /* too big for the tcache */
+  char *guard = malloc(0x18);
+  if (!a || !guard) SETUP_FAIL("malloc failed");
+  free(a);
+  return a;
+}
+
+/* Frees p (a large chunk, guarded) and sorts it into its large bin with a
+ * malloc(0x600) not served from the bins; checks that it is alone there. */
+static inline void sort_alone_into_large_bin(char *p, const char *name) {
+  free(p);
+  char *sorter = malloc(0x600); /* not from the bins: sorts p into its large bin */
+  if (!sorter) SETUP_FAIL("malloc failed");
+  uintptr_t *lp = (uintptr_t *)p;
+  if (lp[2] != chunk_of_mem(p) || lp[3] != chunk_of_mem(p)) SETUP_FAIL("%s is not alone in a large bin", name);
+}
+
+/* A 0x530-byte chunk alone in the large bin of 0x500..0x53f, and n chunks of
+ * 0x90 bytes (each guarded) in the unsorted bin, their tcache bin full.
+ * Returns the newest of them (chunks[n - 1]). */
+static inline char *large_and_unsorted_chunks(char **chunks, int n) {
+  char *big = malloc(0x528); /* 0x530 bytes: the large bin of 0x500..0x53f */
+  if (!big || !malloc(0x18)) SETUP_FAIL("malloc failed");
+  for (int i = 0; i < n; i++) {
+    chunks[i] = malloc(0x88);
+    if (!chunks[i] || !malloc(0x18)) SETUP_FAIL("malloc failed");
+  }
+  fill_tcache(0x88); /* after taking the chunks: not from the tcache */
+  sort_alone_into_large_bin(big, "big");
+  for (int i = 0; i < n; i++) free(chunks[i]);
+  char *last = chunks[n - 1];
+  if (((uintptr_t *)last)[1] != ((uintptr_t *)chunks[0])[0]) /* both the bin's head */
+    SETUP_FAIL("the chunks are not all in the unsorted bin");
+  return last;
+}
+
+/* A live block of n bytes, zeroed (so that its data reads as chunk headers of
+ * size 0). */
+static inline char *zeroed_block(size_t n) {
+  char *p = malloc(n);
+  if (!p) SETUP_FAIL("malloc failed");
+  memset(p, 0, n);
+  keep_stores(p);
+  return p;
+}
+
+/* A 0x510-byte chunk a, freed into the unsorted bin, and the 0x20-byte chunk
+ * *b that follows it (still allocated, PREV_INUSE clear). Returns a. */
+static inline char *freed_chunk_before(char **b_out) {
+  char *a = malloc(0x500), *b = malloc(0x18);
+  if (!a || !b) SETUP_FAIL("malloc failed");
+  if ((uintptr_t)b != (uintptr_t)a + chunk_size(a)) SETUP_FAIL("b does not follow a");
+  free(a);
+  if (size_word(b) & 1) SETUP_FAIL("a is not free after free(a)");
+  *b_out = b;
+  return a;
+}
+
+/* With the tcache off: two 0x30-byte chunks a and *b_out, freed (a first)
+ * into their fastbin, b's next checked to be the safe-linked a. Returns a. */
+static inline char *fastbin_pair(char **b_out) {
+  char *a = malloc(0x28), *b = malloc(0x28);
+  if (!a || !b || !malloc(24)) SETUP_FAIL("malloc failed");
+  free(a);
+  free(b);
+  uintptr_t stored = ((uintptr_t)b >> 12) ^ (uintptr_t)(a - 16);
+  if (*(uintptr_t *)b != stored) SETUP_FAIL("b's next is not the safe-linked a (tcache still on?)");
+  *b_out = b;
+  return a;
+}
+
 #endif /* MISUSE_H */

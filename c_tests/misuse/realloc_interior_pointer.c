@@ -7,10 +7,7 @@
 
 int main(void) {
   misuse_start();
-  char *p = malloc(0x100);
-  if (!p) SETUP_FAIL("malloc failed");
-  memset(p, 0, 0x100);
-  keep_stores(p);
+  char *p = zeroed_block(0x100);
   reached("realloc(p + 16, 0x200)");
   char *q = realloc(p + 16, 0x200);
   printf("realloc = %p\n", (void *)q);

@@ -6,24 +6,13 @@
  * is the bin's head, not s. */
 #define TEST_NAME "smallbin_bk_corrupted"
 #include "misuse.h"
-#include <unistd.h>
 
 int main(int argc, char **argv) {
   (void)argc;
-  if (!getenv("GLIBC_TUNABLES")) {
-    setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0", 1);
-    execv("/proc/self/exe", argv);
-    SETUP_FAIL("execv failed");
-  }
+  restart_without_tcache(argv);
   misuse_start();
-  char *s = malloc(0xf8);
-  char *guard = malloc(0x18);
-  if (!s || !guard) SETUP_FAIL("malloc failed");
-  free(s);
-  char *big = malloc(0x300); /* not from the bins: sorts s into its small bin */
-  if (!big) SETUP_FAIL("malloc failed");
+  char *s = lone_smallbin_chunk();
   uintptr_t *ls = (uintptr_t *)s;
-  if ((size_word(guard) & 1) || ls[0] != ls[1]) SETUP_FAIL("s is not alone in a bin (tcache still on?)");
   reached("s->bk = s, then malloc(0xf8)");
   ls[1] = chunk_of_mem(s);
   char *c = malloc(0xf8);

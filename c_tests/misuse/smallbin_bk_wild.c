@@ -6,24 +6,13 @@
  * (glibc reads bk->fd for its check, and faults). */
 #define TEST_NAME "smallbin_bk_wild"
 #include "misuse.h"
-#include <unistd.h>
 
 int main(int argc, char **argv) {
   (void)argc;
-  if (!getenv("GLIBC_TUNABLES")) {
-    setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0", 1);
-    execv("/proc/self/exe", argv);
-    SETUP_FAIL("execv failed");
-  }
+  restart_without_tcache(argv);
   misuse_start();
-  char *s = malloc(0xf8);
-  char *guard = malloc(0x18);
-  if (!s || !guard) SETUP_FAIL("malloc failed");
-  free(s);
-  char *big = malloc(0x300); /* not from the bins: sorts s into its small bin */
-  if (!big) SETUP_FAIL("malloc failed");
+  char *s = lone_smallbin_chunk();
   uintptr_t *ls = (uintptr_t *)s;
-  if ((size_word(guard) & 1) || ls[0] != ls[1]) SETUP_FAIL("s is not alone in a bin (tcache still on?)");
   reached("s->bk = 0x4141414141414141, then malloc(0xf8)");
   ls[1] = 0x4141414141414141;
   char *c = malloc(0xf8);

@@ -8,10 +8,7 @@
 
 int main(void) {
   misuse_start();
-  char *a = malloc(0x500); /* too big for the tcache */
-  char *guard = malloc(0x18);
-  if (!a || !guard) SETUP_FAIL("malloc failed");
-  free(a);
+  char *a = unsorted_chunk();
   reached("a->bk = 0x4141414141414141, then malloc(0x100)");
   ((uintptr_t *)a)[1] = 0x4141414141414141;
   char *b = malloc(0x100);

@@ -8,11 +8,8 @@
 
 int main(void) {
   misuse_start();
-  char *a = malloc(0x500), *b = malloc(0x18);
-  if (!a || !b) SETUP_FAIL("malloc failed");
-  if ((uintptr_t)b != (uintptr_t)a + chunk_size(a)) SETUP_FAIL("b does not follow a");
-  free(a);
-  if (size_word(b) & 1) SETUP_FAIL("a is not free after free(a)");
+  char *b;
+  freed_chunk_before(&b);
   reached("b's size word = 0, then malloc(0x100)");
   ((size_t *)b)[-1] = 0;
   char *c = malloc(0x100);

@@ -8,11 +8,9 @@
 
 int main(void) {
   misuse_start();
-  char *a = malloc(0x500), *b = malloc(0x18);
-  if (!a || !b) SETUP_FAIL("malloc failed");
-  if ((uintptr_t)b != (uintptr_t)a + chunk_size(a)) SETUP_FAIL("b does not follow a");
-  free(a);
-  if ((size_word(b) & 1) || ((size_t *)b)[-2] != 0x510) SETUP_FAIL("a is not free after free(a)");
+  char *b;
+  char *a = freed_chunk_before(&b);
+  if (((size_t *)b)[-2] != 0x510) SETUP_FAIL("a is not free after free(a)");
   reached("a's last word (b's prev_size) = 0x4242424242424242, then malloc(0x100)");
   *(size_t *)(a + 0x500) = 0x4242424242424242;
   char *c = malloc(0x100);
