@@ -293,7 +293,7 @@ fn dump_one_tcache(out: &mut impl Write, tc: usize) {
             TcEvent::Bin { idx, count } => write!(
                 out,
                 "  bin {idx} (chunk size {}): {count} chunk(s):",
-                idx * 16 + 32
+                crate::tcache::tidx2csize(idx)
             ),
             TcEvent::Chunk(c) => write!(out, " {c:#x}"),
             TcEvent::Broken => write!(out, " ?"),

@@ -55,9 +55,14 @@ pub const fn csize2tidx(nb: usize) -> usize {
     (nb - MINSIZE) / MALLOC_ALIGNMENT
 }
 
+/// The chunk size of bin `idx` (the inverse of `csize2tidx`).
+pub const fn tidx2csize(idx: usize) -> usize {
+    idx * MALLOC_ALIGNMENT + MINSIZE
+}
+
 /// The largest request served by bin `idx`.
 pub const fn tidx2usize(idx: usize) -> usize {
-    idx * MALLOC_ALIGNMENT + MINSIZE - crate::chunk::SIZE_SZ
+    tidx2csize(idx) - crate::chunk::SIZE_SZ
 }
 
 /// The per-process key of cached entries; 0 until the first tcache exists.

@@ -131,6 +131,28 @@ const KIND: usize = 3;
 /// Set once the walk met the chunk.
 const FOUND: usize = 4;
 
+/// The messages of `check_looks_in_use`, per list.
+struct InUseFaults {
+    past_end: &'static str,
+    mmapped: &'static str,
+    arena_bit: &'static str,
+    marked_free: &'static str,
+}
+
+const FASTBIN_FAULTS: InUseFaults = InUseFaults {
+    past_end: "fastbin chunk runs past the end of its heap",
+    mmapped: "fastbin chunk has IS_MMAPPED set",
+    arena_bit: "fastbin chunk's NON_MAIN_ARENA flag is wrong for its arena",
+    marked_free: "fastbin chunk is marked free (PREV_INUSE of the next chunk is clear)",
+};
+
+const TCACHE_FAULTS: InUseFaults = InUseFaults {
+    past_end: "tcache entry runs past the end of its heap",
+    mmapped: "tcache entry has IS_MMAPPED set",
+    arena_bit: "tcache entry's NON_MAIN_ARENA flag is wrong for its arena",
+    marked_free: "tcache entry is marked free (PREV_INUSE of the next chunk is clear)",
+};
+
 /// Most listed chunks matched per walk of the heaps.
 const BATCH: usize = 1024;
 
@@ -454,6 +476,30 @@ impl<'a> Ctx<'a> {
         if self.main { 0 } else { NON_MAIN_ARENA }
     }
 
+    /// What fastbin and tcache chunks share: they look in use. `c` (whose
+    /// header lies in the arena) must lie wholly in its heap, carry the
+    /// arena's flags, and have PREV_INUSE set in the next chunk.
+    ///
+    /// # Safety
+    /// The lock is held and `c`'s header was found inside the arena.
+    unsafe fn check_looks_in_use(&self, c: Chunk, head: usize, m: &InUseFaults) -> Check {
+        let size = head & !SIZE_BITS;
+        if !self.contains(c.addr(), size.saturating_add(CHUNK_HDR_SZ)) {
+            return fault(m.past_end, c.addr());
+        }
+        if head & IS_MMAPPED != 0 {
+            return fault(m.mmapped, c.addr());
+        }
+        if head & NON_MAIN_ARENA != self.arena_bit() {
+            return fault(m.arena_bit, c.addr());
+        }
+        // SAFETY: the whole chunk and the next header lie in the heap.
+        if unsafe { !c.next().prev_inuse() } {
+            return fault(m.marked_free, c.addr());
+        }
+        Ok(())
+    }
+
     // -----------------------------------------------------------------------
     // The lists
     // -----------------------------------------------------------------------
@@ -494,24 +540,7 @@ impl<'a> Ctx<'a> {
                     if size < MINSIZE || fastbin_index(size) != idx {
                         return fault("fastbin chunk of the wrong size", p.addr());
                     }
-                    if !self.contains(p.addr(), size.saturating_add(CHUNK_HDR_SZ)) {
-                        return fault("fastbin chunk runs past the end of its heap", p.addr());
-                    }
-                    if head & IS_MMAPPED != 0 {
-                        return fault("fastbin chunk has IS_MMAPPED set", p.addr());
-                    }
-                    if head & NON_MAIN_ARENA != self.arena_bit() {
-                        return fault(
-                            "fastbin chunk's NON_MAIN_ARENA flag is wrong for its arena",
-                            p.addr(),
-                        );
-                    }
-                    if !p.next().prev_inuse() {
-                        return fault(
-                            "fastbin chunk is marked free (PREV_INUSE of the next chunk is clear)",
-                            p.addr(),
-                        );
-                    }
+                    self.check_looks_in_use(p, head, &FASTBIN_FAULTS)?;
                     f(p.addr(), FAST)?;
                     st.fast_chunks += 1;
                     st.fast_bytes += size;
@@ -707,26 +736,9 @@ impl<'a> Ctx<'a> {
                         if size < MINSIZE || !is_aligned(size) || csize2tidx(size) != idx {
                             return fault("tcache entry of the wrong size", c.addr());
                         }
-                        if !self.contains(c.addr(), size.saturating_add(CHUNK_HDR_SZ)) {
-                            return fault("tcache entry runs past the end of its heap", c.addr());
-                        }
-                        if head & IS_MMAPPED != 0 {
-                            return fault("tcache entry has IS_MMAPPED set", c.addr());
-                        }
-                        if head & NON_MAIN_ARENA != self.arena_bit() {
-                            return fault(
-                                "tcache entry's NON_MAIN_ARENA flag is wrong for its arena",
-                                c.addr(),
-                            );
-                        }
+                        self.check_looks_in_use(c, head, &TCACHE_FAULTS)?;
                         if c.bk().addr() != tcache::key() {
                             return fault("tcache entry lost the cache key", c.addr());
-                        }
-                        if !c.next().prev_inuse() {
-                            return fault(
-                                "tcache entry is marked free (PREV_INUSE of the next chunk is clear)",
-                                c.addr(),
-                            );
                         }
                         f(c.addr(), CACHED)?;
                         st.tcache_chunks += 1;
