@@ -19,6 +19,8 @@
 //! main arena without attaching again.
 //!
 //! Locks, in the order they may be taken:
+//! 0. libio's list-of-streams lock: only the fork handlers take it, before
+//!    all of ours (see `before_fork`);
 //! 1. `LIST_LOCK`: guards adding an arena to the ring; held across fork;
 //! 2. arena mutexes (never two at once, except by the fork handlers, which
 //!    take them in ring order);
@@ -28,7 +30,7 @@
 
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize};
 
 use crate::arena::{self, Arena, Locked, main_arena};
 use crate::chunk::Chunk;
@@ -397,6 +399,80 @@ pub unsafe fn free_to_arena(p: Chunk) {
     unsafe { arena::lock(owner) }.free_chunk(p);
 }
 
+/// What is wrong with the set of arenas, if anything: the ring must hold
+/// at most `NARENAS` arenas (one being made is counted first), each once;
+/// every arena on the free list must be in the ring, be there once and
+/// have no thread attached; the calling thread's arena must be in the ring.
+/// For the heap checker (`verify`); returns the message and the arena's
+/// address. Takes FREE_LIST_LOCK, so it must not be called with it held.
+pub fn check_lists() -> Result<(), (&'static str, usize)> {
+    const MAX: usize = 4096;
+    let in_ring = |x: *mut Arena| {
+        let mut found = false;
+        let mut n = 0;
+        for_each_arena(|a| {
+            found |= a == x;
+            n += 1;
+        });
+        found && n <= MAX
+    };
+    let mut n = 0;
+    let mut looped = false;
+    let main = main_arena();
+    let mut a = main;
+    loop {
+        n += 1;
+        a = ring_next(a);
+        if a == main {
+            break;
+        }
+        if n > MAX {
+            looped = true;
+            break;
+        }
+    }
+    if looped {
+        return Err((
+            "the arena ring does not come back to the main arena",
+            main as usize,
+        ));
+    }
+    // A thread making an arena counts it before it links it in.
+    if n > NARENAS.load(Relaxed) {
+        return Err((
+            "the arena ring holds more arenas than were counted",
+            main as usize,
+        ));
+    }
+    let mine = thread_arena();
+    if !mine.is_null() && mine != TORN_DOWN && !in_ring(mine) {
+        return Err(("the thread's arena is not in the arena ring", mine as usize));
+    }
+    FREE_LIST_LOCK.lock();
+    let mut result = Ok(());
+    let mut f = FREE_LIST.load(Relaxed);
+    let mut seen = 0;
+    while !f.is_null() {
+        seen += 1;
+        if seen > n || !in_ring(f) {
+            result = Err((
+                "the arena free list holds an arena twice, or one not in the ring",
+                f as usize,
+            ));
+            break;
+        }
+        // SAFETY: FREE_LIST_LOCK guards next_free and attached_threads.
+        let (attached, next) = unsafe { ((*f).attached_threads, (*f).next_free) };
+        if attached != 0 {
+            result = Err(("an arena on the free list has threads attached", f as usize));
+            break;
+        }
+        f = next;
+    }
+    FREE_LIST_LOCK.unlock();
+    result
+}
+
 /// Calls `f` for every arena, main first, in ring order.
 pub fn for_each_arena(mut f: impl FnMut(*mut Arena)) {
     let main = main_arena();
@@ -410,30 +486,78 @@ pub fn for_each_arena(mut f: impl FnMut(*mut Arena)) {
     }
 }
 
+// glibc's `fork` runs the atfork prepare handlers (ours among them) first,
+// then, when the process has more than one thread, takes libio's list-of-
+// streams lock and, last, its own malloc's locks. A thread may hold a
+// stream's lock while it waits in malloc (`getdelim` reallocates under it),
+// and a thread in `fflush(NULL)` holds the list lock while it waits for a
+// stream's lock: our handler taking the arena locks before the list lock
+// would close that circle. So it takes the list lock itself first (the lock
+// is recursive, so fork's own taking of it then succeeds), and lets go of
+// it after fork's own release in the parent; in the child, fork resets it.
+//
+// In a process that has only ever had one thread, glibc's fork takes none of
+// these locks, so that `fork` stays usable from a signal handler that
+// interrupted malloc, free or fork itself; nor do we. The arenas then go
+// unlocked anyway (see `arena::lock`).
+unsafe extern "C" {
+    fn _IO_list_lock();
+    fn _IO_list_unlock();
+}
+
+/// Whether the running fork took the locks (set by the prepare handler,
+/// read by the parent and child handlers of the same fork; glibc runs
+/// one fork's handlers at a time in a process with threads).
+static FORK_LOCKED: AtomicBool = AtomicBool::new(false);
+
 extern "C" fn before_fork() {
+    if sys::single_threaded() {
+        FORK_LOCKED.store(false, Relaxed);
+        return;
+    }
+    // SAFETY: libio's recursive list lock; released in `after_fork_parent`,
+    // reset by glibc's fork in the child.
+    unsafe { _IO_list_lock() };
     LIST_LOCK.lock();
     // SAFETY: arenas live for the whole process.
     for_each_arena(|a| unsafe { arena::mutex(a) }.lock());
     crate::mmapped::registry::lock_for_fork();
+    FORK_LOCKED.store(true, Relaxed);
 }
 
 extern "C" fn after_fork_parent() {
+    if !FORK_LOCKED.load(Relaxed) {
+        return;
+    }
     crate::mmapped::registry::unlock_after_fork();
     // SAFETY: before_fork locked every arena.
     for_each_arena(|a| unsafe { arena::mutex(a) }.unlock());
     LIST_LOCK.unlock();
+    // SAFETY: taken in before_fork (fork has released its own hold).
+    unsafe { _IO_list_unlock() };
 }
 
 /// In the child only the forking thread exists: every lock is reset, and
-/// every arena but the thread's own goes to the free list.
+/// every arena but the thread's own goes to the free list. After the fork
+/// of a single-threaded process nothing was locked and nothing is reset:
+/// the fork may have come from a signal handler, and the code it
+/// interrupted resumes in the child too.
 extern "C" fn after_fork_child() {
     tls::forget_tid();
+    if !FORK_LOCKED.load(Relaxed) {
+        return;
+    }
     tls::registry::keep_only_self();
     crate::mmapped::registry::reset_in_child();
     FREE_LIST_LOCK.reset();
     let mine = thread_arena();
     let mine = if mine == TORN_DOWN { null_mut() } else { mine };
     FREE_LIST.store(null_mut(), Relaxed);
+    // An arena another thread had counted but not yet linked in is never
+    // finished in the child.
+    let mut n = 0;
+    for_each_arena(|_| n += 1);
+    NARENAS.store(n, Relaxed);
     for_each_arena(|a| {
         // SAFETY: the child has one thread; nobody else touches arenas.
         unsafe {

@@ -6,6 +6,11 @@
 //! `check_all` every arena; with `PTMALLOC_RS_CHECK_HEAP=1` the exported
 //! malloc family runs `check_all` after every call and aborts on a fault.
 //!
+//! First the set of arenas (`arenas::check_lists`): the ring holds no more
+//! arenas than were counted, each once; the free list only arenas of the ring
+//! with no thread attached, each once; the calling thread's arena is one of
+//! the ring (in a fork child, too: the child rebuilds the free list).
+//!
 //! What is checked, per arena:
 //! - its extent: a thread arena's heap chain (each header names the arena,
 //!   the oldest holds the arena, `system_mem` is the sum of the heap
@@ -1045,6 +1050,7 @@ fn check_own_tcache(regions: &Regions) -> Check<usize> {
 /// the calling thread's tcache, and, while the process has one thread, the
 /// mmap'd-chunk statistics against the record of mappings.
 pub fn check_all() -> Result<Totals, Fault> {
+    arenas::check_lists().or_else(|(what, addr)| fault(what, addr))?;
     let mut result = Ok(());
     let mut regions = Regions {
         r: [(0, 0); 128],
