@@ -103,6 +103,7 @@ unsafe extern "C" {
 
 /// `malloc_stats()`: per arena and in total, on stderr, in glibc's format.
 pub fn malloc_stats() {
+    let _no_cancel = crate::sys::NoCancel::new();
     let mapped = MP.mmapped_mem.load(Relaxed) as u32;
     let (mut system_total, mut in_use_total) = (mapped, mapped);
     // SAFETY: libc's stderr stream.
@@ -137,6 +138,7 @@ pub fn malloc_info(options: i32, fp: *mut libc::FILE) -> i32 {
     if options != 0 {
         return libc::EINVAL;
     }
+    let _no_cancel = crate::sys::NoCancel::new();
     let mut out = Out::<1024>::new(Sink::File(fp));
     let _ = writeln!(out, "<malloc version=\"1\">");
     out.flush();

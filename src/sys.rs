@@ -102,10 +102,12 @@ pub unsafe fn remap(addr: *mut u8, old_size: usize, new_size: usize) -> Option<*
 }
 
 /// Writes all of `bytes` to file descriptor `fd`, retrying on short writes.
+/// Through `syscall` rather than libc's `write`, which is a cancellation
+/// point: no function of the malloc family may be one.
 pub fn write_all(fd: i32, mut bytes: &[u8]) {
     while !bytes.is_empty() {
         // SAFETY: the slice is valid for reads of its length.
-        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        let n = unsafe { libc::syscall(libc::SYS_write, fd, bytes.as_ptr(), bytes.len()) };
         if n <= 0 {
             if n < 0 && errno() == libc::EINTR {
                 continue;
@@ -113,6 +115,34 @@ pub fn write_all(fd: i32, mut bytes: &[u8]) {
             return;
         }
         bytes = &bytes[n as usize..];
+    }
+}
+
+/// Keeps the calling thread from being cancelled while it lives: the
+/// reports write to a `FILE`, and libio's writes are cancellation points,
+/// which no function of the malloc family may be (glibc's `malloc_stats`
+/// likewise prints everything with a cancellation pending).
+pub struct NoCancel(i32);
+
+unsafe extern "C" {
+    fn pthread_setcancelstate(state: i32, old: *mut i32) -> i32;
+}
+const PTHREAD_CANCEL_DISABLE: i32 = 1;
+
+impl NoCancel {
+    pub fn new() -> Self {
+        let mut old = 0;
+        // SAFETY: a valid out-pointer; changes only this thread's state.
+        unsafe { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &mut old) };
+        NoCancel(old)
+    }
+}
+
+impl Drop for NoCancel {
+    fn drop(&mut self) {
+        // SAFETY: restores the state `new` saved; a pending request stays
+        // pending for the caller's next cancellation point.
+        unsafe { pthread_setcancelstate(self.0, core::ptr::null_mut()) };
     }
 }
 
