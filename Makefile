@@ -1,17 +1,22 @@
 # ptmalloc-rs: build, demonstrate and test the LD_PRELOAD malloc.
 LIB := target/release/libptmalloc_rs.so
 
-.PHONY: all build test demo stress soak bench help clean lint fuzz libfuzzer
+.PHONY: all setup build test demo stress soak bench help clean lint fuzz libfuzzer
 
 all: build ## build target/release/libptmalloc_rs.so (the default)
 
 build: ## build the library (cargo build --release)
 	cargo build --release
 
-test: build ## unit tests, every c_tests/ program under the preload, real programs; ends "N passed, M failed"
+setup: ## install what make test needs and this machine lacks (apt-get as root; else prints the line)
+	scripts/setup test
+
+test: setup build ## unit tests, every c_tests/ program under the preload, real programs; ends "N passed, M failed"
 	scripts/run-tests
 
-demo: build ## the per-thread arena walkthrough: /proc/PID/maps and strace at each stage
+demo: ## the per-thread arena walkthrough: /proc/PID/maps and strace at each stage
+	scripts/setup demo
+	cargo build --release
 	scripts/walkthrough
 
 stress: build ## the multithreaded stress test for a minute with 32 threads (STRESS_SECONDS, STRESS_THREADS)
