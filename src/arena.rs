@@ -1761,7 +1761,7 @@ pub enum HeapEvent {
 
 /// Most chunks the dump follows on one list (a corrupted list cannot make
 /// it loop forever).
-const DUMP_LIST_LIMIT: usize = 100_000;
+pub(crate) const DUMP_LIST_LIMIT: usize = 100_000;
 
 impl Locked {
     /// Takes the arena's lock only if it comes free soon; `None` if another

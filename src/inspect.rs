@@ -14,6 +14,11 @@
 //! Reached three ways: `malloc_rs_dump(fd)`; the signal named by
 //! `PTMALLOC_RS_DUMP_SIGNAL` (a number, or USR1/USR2); and at exit when
 //! `PTMALLOC_RS_DUMP_AT_EXIT` is set (to stderr).
+//!
+//! `scripts/heap-inspect` writes the same text from outside the process
+//! (`scripts/heaplib/heap.py`, from the `malloc_rs_debug` descriptor): a
+//! change of the format here wants the same change there, and
+//! scripts/real-programs/heap-inspect.sh compares the two line for line.
 
 use core::fmt::Write;
 use core::sync::atomic::Ordering::Relaxed;
@@ -247,6 +252,9 @@ enum TcEvent {
     BinEnd,
 }
 
+/// Most entries the dump follows in one tcache bin.
+pub(crate) const TCACHE_WALK_LIMIT: usize = 1000;
+
 /// Walks the tcache at `tc`, reading everything with `read_checked` (a
 /// chain whose entry was taken meanwhile ends in `Broken`). False if the
 /// cache itself cannot be read.
@@ -267,7 +275,7 @@ fn walk_tcache(tc: usize, mut f: impl FnMut(TcEvent)) -> bool {
         f(TcEvent::Bin { idx, count });
         let w = entries_at + 8 * idx;
         let mut e = usize::from_ne_bytes(raw[w..w + 8].try_into().unwrap_or([0; 8]));
-        for _ in 0..count.min(1000) {
+        for _ in 0..count.min(TCACHE_WALK_LIMIT) {
             if e == 0 || !crate::chunk::is_aligned(e) {
                 f(TcEvent::Broken);
                 break;
@@ -339,8 +347,10 @@ impl AddrSet {
 /// One line per chunk of every arena heap, in address order, preceded by
 /// a line per heap: `heap ARENA 0xSTART 0xEND` and
 /// `chunk ARENA 0xHEAP 0xADDR SIZE FLAGS STATE`, STATE one of inuse,
-/// tcache (any thread's), fast, unsorted, small, large, top. The
-/// input of `scripts/heap-map`.
+/// tcache (any thread's), fast, unsorted, small, large, top; an arena
+/// that is skipped is a `# arena N ...` line saying who holds it. The
+/// input of `scripts/heap-map` (scripts/heaplib writes the same from
+/// outside the process).
 pub fn dump_chunks(fd: i32) {
     let mut out = Out::<4096>::new(Sink::Fd(fd));
     let mut tcache = AddrSet::new();
@@ -360,7 +370,8 @@ pub fn dump_chunks(fd: i32) {
     arenas::for_each_arena(|a| {
         // SAFETY: arenas live for the whole process.
         let Some(av) = (unsafe { Locked::try_lock(a) }) else {
-            let _ = writeln!(out, "# arena {n} locked by another thread, skipped");
+            let _ = write!(out, "# arena {n} ");
+            locked_by(&mut out, a);
             n += 1;
             return;
         };

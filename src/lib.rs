@@ -21,6 +21,7 @@
 //! | `alloc`    | entry logic: arena choice, mmap'd chunks, realloc/memalign |
 //! | `stats`    | mallinfo, malloc_stats, malloc_info, malloc_trim, mallopt  |
 //! | `inspect`  | the heap dump (function, signal, at exit)                  |
+//! | `debuginfo`| `malloc_rs_debug`: where outside tools find the state      |
 //! | `verify`   | the heap-consistency checker (PTMALLOC_RS_CHECK_HEAP)      |
 //! | `api`      | the exported C functions: errno, NULL, glibc's quirks      |
 //! | `fuzzing`  | cargo fuzz's entry (feature `fuzzing`, with std; fuzz/)    |
@@ -64,6 +65,7 @@ mod arenas;
 mod bins;
 mod check;
 mod chunk;
+mod debuginfo;
 mod heap;
 mod inspect;
 mod lock;
@@ -82,5 +84,7 @@ pub mod fuzzing;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_layout;
 #[cfg(test)]
 mod tests_model;

@@ -159,29 +159,35 @@ pub mod registry {
     use crate::sys;
     use core::cell::UnsafeCell;
 
-    const EMPTY: usize = 0;
+    pub(crate) const EMPTY: usize = 0;
     /// A removed entry: probing goes on past it.
-    const GONE: usize = 1;
+    pub(crate) const GONE: usize = 1;
     const STATIC_SLOTS: usize = 1024;
 
-    struct Table {
-        slots: *mut [usize; 2],
-        cap: usize,
+    /// The slots, `cap` pairs (start, length). `repr(C)`, as `Shared`:
+    /// tools outside the process read both (scripts/heaplib/layout.txt).
+    #[repr(C)]
+    pub(crate) struct Table {
+        pub(crate) slots: *mut [usize; 2],
+        pub(crate) cap: usize,
         /// Slots not EMPTY (live entries and GONE markers).
         used: usize,
         live: usize,
     }
 
-    struct Shared {
-        lock: Lock,
-        table: UnsafeCell<Table>,
+    /// The registry; `crate::debuginfo` gives its address to tools, which
+    /// trust `table` while `lock` is free.
+    #[repr(C)]
+    pub(crate) struct Shared {
+        pub(crate) lock: Lock,
+        pub(crate) table: UnsafeCell<Table>,
         first: UnsafeCell<[[usize; 2]; STATIC_SLOTS]>,
     }
 
     // SAFETY: `table` and `first` are touched only with `lock` held.
     unsafe impl Sync for Shared {}
 
-    static SHARED: Shared = Shared {
+    pub(crate) static SHARED: Shared = Shared {
         lock: Lock::new(),
         table: UnsafeCell::new(Table {
             slots: core::ptr::null_mut(),

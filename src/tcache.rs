@@ -44,7 +44,7 @@ const _: () = assert!(core::mem::size_of::<Tcache>() == 0x280);
 #[repr(C)]
 pub struct Entry {
     /// Safe-linked pointer to the next entry.
-    next: *mut Entry,
+    pub(crate) next: *mut Entry,
     /// The process key while cached, 0 otherwise.
     key: usize,
 }

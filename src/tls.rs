@@ -124,7 +124,10 @@ pub mod registry {
     use core::sync::atomic::{AtomicPtr, Ordering::Relaxed};
 
     pub static REGISTRY_LOCK: Lock = Lock::new();
-    static HEAD: AtomicPtr<ThreadState> = AtomicPtr::new(null_mut());
+    /// The newest member (`crate::debuginfo` gives its address to tools).
+    pub(crate) static HEAD: AtomicPtr<ThreadState> = AtomicPtr::new(null_mut());
+    /// Most members `for_each` visits (a corrupted list cannot loop it).
+    pub(crate) const LIST_LIMIT: usize = 1_000_000;
 
     /// Adds the calling thread.
     pub fn join() {
@@ -188,7 +191,7 @@ pub mod registry {
         }
         let mut t = HEAD.load(Relaxed);
         let mut n = 0;
-        while !t.is_null() && n < 1_000_000 {
+        while !t.is_null() && n < LIST_LIMIT {
             f(t);
             // SAFETY: members stay alive while the lock is held.
             t = unsafe { (*t).next };
