@@ -33,9 +33,29 @@
  * join, and _exit(0)s (1 on any failure); the parent checks its status and
  * kills it as hung after CHILD_TIMEOUT_S.  Only one child runs at a time.
  * RSS: see rss_bound() below.  A worker that makes no progress for
- * STALL_SECONDS (a deadlock) ends the test with abort().
- * Prints the number of operations of each kind, the forks and the RSS
- * figures.
+ * STALL_SECONDS (a deadlock) ends the test with abort(), after the state of
+ * every thread (testlib's test_dump_threads).
+ * Beside the workers, three threads disturb them for the whole run:
+ *   - a poker sends SIGUSR1 (pthread_kill) to a random worker or to the
+ *     stormer every POKE_MIN_US..POKE_MAX_US; the handler (no SA_RESTART:
+ *     the allocator's system calls and futex waits may see EINTR) does only
+ *     async-signal-safe things and keeps errno;
+ *   - a stormer forks STORM_FORKS times in a row every STORM_GAP_S, while
+ *     the workers allocate: each child (with a watchdog of its own) checks
+ *     and frees a block the stormer allocated just before the fork, mallocs,
+ *     callocs, reallocs and frees blocks up to 300000 bytes and _exit(0)s;
+ *     the stormer waits for each (at most STORM_CHILD_TIMEOUT_MS: hung);
+ *   - a canceller starts a victim thread that runs the workers' random
+ *     operations on a table of its own (contents checked), cancels it after
+ *     0..5 ms (deferred: its cancellation points are pthread_testcancel,
+ *     write() to /dev/null and usleep(0) between operations), joins it (it
+ *     must end PTHREAD_CANCELED, its cleanup handler having checked and
+ *     freed its table), and starts the next.
+ * The main loop re-arms testlib's watchdog every tick (HEARTBEAT_S: the main
+ * thread is stuck, e.g. in fork) and the final phase has one too; a forked
+ * child has its own.
+ * Prints the number of operations of each kind, the forks, the RSS
+ * figures, and the signals, storm forks and cancellations.
  * Guards against: everything mt_stress does, over a long run (slow leaks,
  * fragmentation blow-up, arena list or heap corruption that needs time to
  * surface, corruption of multi-MiB and mmap'd blocks), plus fork while the
@@ -43,6 +63,7 @@
  * the child, a child unable to use the parent's arenas or to start threads). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -69,6 +90,16 @@
  * on 2 CPUs). */
 #define CHILD_TIMEOUT_S(workers) (30 + 2 * (workers))
 #define STALL_SECONDS 60
+#define HEARTBEAT_S 90     /* the main loop must tick within this */
+#define FINAL_WATCHDOG_S (2 * STALL_SECONDS + 60)
+#define POKE_MIN_US 200
+#define POKE_MAX_US 600
+#define STORM_FORKS 8
+#define STORM_GAP_S 2.5
+#define STORM_CHILD_WATCHDOG_S 20
+#define STORM_CHILD_TIMEOUT_MS 30000
+#define VICTIM_SLOTS 32
+#define VICTIM_MAX_MS 5
 
 /* Failures are reported with report() below (snprintf + write: no stdio lock,
  * which a forked child could inherit locked) and counted by testlib. */
@@ -498,6 +529,229 @@ static void main_tick(void) {
   }
 }
 
+/* ---------- signals, fork storms, cancellation ---------- */
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static pthread_t worker_tid[MAX_THREADS], stormer_tid;
+static int stormer_started;
+static long pokes_sent, pokes_handled;
+static long storms, storm_forks, storm_ok;
+static long victims, victim_ops, victim_cleanup_freed;
+static int devnull_fd = -1;
+
+/* SIGUSR1: async-signal-safe only; errno kept */
+static void on_poke(int sig) {
+  (void)sig;
+  int saved = errno;
+  __atomic_add_fetch(&pokes_handled, 1, __ATOMIC_RELAXED);
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  (void)getpid();
+  errno = saved;
+}
+
+static void sleep_us(long us) {
+  struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+static void *poker_main(void *arg) {
+  (void)arg;
+  uint64_t st = 0x9013;
+  while (!stop) {
+    int t = (int)(rnd(&st) % (nthreads + 1));
+    pthread_t target;
+    if (t < nthreads) target = worker_tid[t];
+    else if (stormer_started) target = stormer_tid;
+    else continue;
+    if (pthread_kill(target, SIGUSR1) == 0) __atomic_add_fetch(&pokes_sent, 1, __ATOMIC_RELAXED);
+    sleep_us(POKE_MIN_US + (long)(rnd(&st) % (POKE_MAX_US - POKE_MIN_US)));
+  }
+  return NULL;
+}
+
+/* A child of the storm: checks and frees the block made for it, allocates
+ * on its own; exits 0, or 1 after a message, or 3 from its watchdog. */
+static void storm_child(unsigned char *p, size_t n, uint64_t seed, long k) {
+  test_watchdog(STORM_CHILD_WATCHDOG_S, "a child of a fork storm (its checks and allocations)");
+  char msg[200];
+  int len = 0;
+  size_t bad_at = pat_check(p, seed, n);
+  if (bad_at != ALL_GOOD) {
+    len = snprintf(msg, sizeof msg,
+                   TEST_NAME ": storm child %ld: the inherited block of %zu bytes: byte %zu changed\n",
+                   k, n, bad_at);
+  } else {
+    free(p);
+    static const size_t sz[] = {16, 500, 5000, 70000, 300000};
+    void *q[5];
+    for (int i = 0; i < 5 && !len; i++) {
+      q[i] = malloc(sz[i]);
+      if (!q[i])
+        len = snprintf(msg, sizeof msg, TEST_NAME ": storm child %ld: malloc(%zu) returned NULL\n",
+                       k, sz[i]);
+      else
+        pat_fill(q[i], seed + i, 0, sz[i]);
+    }
+    for (int i = 0; i < 5 && !len; i++) {
+      unsigned char *r = realloc(q[i], sz[i] * 3 + 1);
+      if (!r) {
+        len = snprintf(msg, sizeof msg, TEST_NAME ": storm child %ld: realloc returned NULL\n", k);
+      } else if (pat_check(r, seed + i, sz[i]) != ALL_GOOD) {
+        len = snprintf(msg, sizeof msg, TEST_NAME ": storm child %ld: realloc lost contents\n", k);
+      } else {
+        free(r);
+      }
+    }
+    unsigned char *c = len ? NULL : calloc(100, 1000);
+    if (!len && (!c || first_byte_not(c, 100000, 0) != ALL_GOOD))
+      len = snprintf(msg, sizeof msg,
+                     TEST_NAME ": storm child %ld: calloc(100, 1000) failed or not zero\n", k);
+    free(c);
+  }
+  if (len) {
+    ssize_t w = write(2, msg, (size_t)len);
+    (void)w;
+    _exit(1);
+  }
+  _exit(0);
+}
+
+static void *stormer_main(void *arg) {
+  (void)arg;
+  uint64_t st = 0x5707;
+  double next = now_s() + STORM_GAP_S / 2;
+  while (!stop) {
+    if (now_s() < next) {
+      sleep_us(TICK_MS * 1000);
+      continue;
+    }
+    storms++;
+    for (int k = 0; k < STORM_FORKS && !stop; k++) {
+      size_t n = 1 + rnd(&st) % 20000;
+      uint64_t seed = rnd(&st) | 1;
+      unsigned char *p = malloc(n);
+      if (!p) {
+        bad("stormer: malloc(%zu) returned NULL", n);
+        continue;
+      }
+      pat_fill(p, seed, 0, n);
+      long no = storm_forks++;
+      pid_t pid = fork();
+      if (pid == 0) storm_child(p, n, seed, no);
+      free(p);
+      if (pid < 0) {
+        bad("storm fork #%ld failed: %s", no, strerror(errno));
+        continue;
+      }
+      int status = 0;
+      pid_t w = test_waitpid_bounded(pid, &status, STORM_CHILD_TIMEOUT_MS);
+      if (w == 0)
+        bad("storm child %ld (pid %d) hung: still running after %d ms; killed it", no, (int)pid,
+            STORM_CHILD_TIMEOUT_MS);
+      else if (w < 0)
+        bad("waitpid for storm child %ld failed", no);
+      else if (WIFSIGNALED(status))
+        bad("storm child %ld was killed by signal %d (%s)", no, WTERMSIG(status),
+            strsignal(WTERMSIG(status)));
+      else if (WEXITSTATUS(status) == 3)
+        bad("storm child %ld hung: its watchdog fired (its threads above)", no);
+      else if (WEXITSTATUS(status) != 0)
+        bad("storm child %ld exited with status %d", no, WEXITSTATUS(status));
+      else
+        storm_ok++;
+    }
+    next = now_s() + STORM_GAP_S * (0.75 + (rnd(&st) % 500) / 1000.0);
+  }
+  return NULL;
+}
+
+struct victim {
+  struct actor a;
+  struct block table[VICTIM_SLOTS];
+  int cleaned, finished;
+  long freed;
+};
+static struct victim victim;
+
+static void victim_cleanup(void *arg) {
+  struct victim *v = arg;
+  for (int i = 0; i < VICTIM_SLOTS; i++)
+    if (v->table[i].p) {
+      free_block(&v->a, &v->table[i], "victim's cleanup handler, before free");
+      v->freed++;
+    }
+  v->cleaned = 1;
+}
+
+static void *victim_main(void *arg) {
+  struct victim *v = arg;
+  pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, NULL);
+  pthread_cleanup_push(victim_cleanup, v);
+  for (;;) {
+    struct block *b = &v->table[rnd(&v->a.rng) % VICTIM_SLOTS];
+    if (!b->p) {
+      if (!alloc_block(&v->a, b)) b->p = NULL;
+    } else if (rnd(&v->a.rng) % 2) {
+      v->a.cnt[FREE]++;
+      free_block(&v->a, b, "victim, before free");
+    } else {
+      v->a.cnt[REALLOC]++;
+      if (!realloc_block(&v->a, b, "victim, before realloc")) b->p = NULL;
+    }
+    __atomic_store_n(&v->a.progress, v->a.progress + 1, __ATOMIC_RELAXED);
+    /* a cancellation point; the table is consistent here */
+    uint64_t c = rnd(&v->a.rng) % 32;
+    if (c == 0) {
+      ssize_t w = write(devnull_fd, "v", 1);
+      (void)w;
+    } else if (c == 1) {
+      usleep(0);
+    } else {
+      pthread_testcancel();
+    }
+  }
+  pthread_cleanup_pop(1);
+  v->finished = 1;
+  return NULL;
+}
+
+static void *canceller_main(void *arg) {
+  (void)arg;
+  uint64_t st = 0xCA11;
+  while (!stop) {
+    struct victim *v = &victim;
+    memset(v, 0, sizeof *v);
+    v->a.self = MAX_THREADS + 10;
+    v->a.seed = 0xF1C7100000ull + (uint64_t)victims;
+    v->a.rng = 0x2545F4914F6CDD1Dull * (uint64_t)(victims + 3);
+    pthread_t t;
+    int e = pthread_create(&t, NULL, victim_main, v);
+    if (e) {
+      bad("pthread_create (victim): %s", strerror(e));
+      break;
+    }
+    sleep_us((long)(rnd(&st) % (VICTIM_MAX_MS * 1000)));
+    pthread_cancel(t);
+    void *ret = NULL;
+    pthread_join(t, &ret);
+    victims++;
+    victim_ops += v->a.progress;
+    victim_cleanup_freed += v->freed;
+    if (ret != PTHREAD_CANCELED)
+      bad("victim thread %ld ended with %p, not PTHREAD_CANCELED", victims, ret);
+    if (!v->cleaned) bad("victim thread %ld: its cleanup handler did not run", victims);
+    if (v->finished) bad("victim thread %ld returned normally", victims);
+    sleep_us(2000 + (long)(rnd(&st) % 18000));
+  }
+  return NULL;
+}
+
 /* ---------- the forked child ---------- */
 
 struct child_report {
@@ -552,6 +806,8 @@ static void child_main(int fd) {
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   in_child = 1;
+  /* before the parent's limit: its report names what the child is stuck on */
+  test_watchdog(CHILD_TIMEOUT_S(nthreads) - 5, "the forked child's checks, workload and threads");
   __atomic_store_n(&failures, 0, __ATOMIC_SEQ_CST);
   stop = 0;
   struct child_report rep = {0};
@@ -684,12 +940,6 @@ static long live_bytes(void) {
  * most 10 s). */
 static long rss_bound(long peak_live) { return (4 * peak_live) / 1024 + 64 * 1024; }
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 int main(void) {
   nthreads = (int)env_long("SOAK_THREADS", 16, 1, MAX_THREADS);
   long seconds = env_long("SOAK_SECONDS", 15, 1, 86400);
@@ -698,8 +948,16 @@ int main(void) {
 
   for (int t = 0; t <= nthreads; t++) pthread_mutex_init(&mbox[t].mu, NULL);
   main_actor = (struct actor){.self = MAX_THREADS, .seed = 0x3A1D3A1Dull, .rng = 12345};
-  pthread_t tid[MAX_THREADS];
+  pthread_t *tid = worker_tid;
   int started = 0;
+  test_watchdog(HEARTBEAT_S, "the start of the soak");
+  devnull_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_poke;
+  sa.sa_flags = 0; /* no SA_RESTART */
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR1, &sa, NULL);
   for (int t = 0; t < nthreads; t++) {
     struct actor *a = &workers[t].a;
     a->self = t;
@@ -716,6 +974,19 @@ int main(void) {
     stop = 1;
     nthreads = started;
   }
+  pthread_t poker_tid, canceller_tid;
+  int poker_started = 0, canceller_started = 0;
+  if (!stop) {
+    int e = pthread_create(&stormer_tid, NULL, stormer_main, NULL);
+    if (e) bad("pthread_create (stormer): %s", strerror(e));
+    else stormer_started = 1;
+    e = pthread_create(&poker_tid, NULL, poker_main, NULL);
+    if (e) bad("pthread_create (poker): %s", strerror(e));
+    else poker_started = 1;
+    e = pthread_create(&canceller_tid, NULL, canceller_main, NULL);
+    if (e) bad("pthread_create (canceller): %s", strerror(e));
+    else canceller_started = 1;
+  }
 
   double t0 = now_s(), end = t0 + seconds, next_fork = t0 + (seconds < 4 ? seconds / 4.0 : 1.0);
   long peak_live = 0, rss_warm = -1, rss_max = 0, rss_max_live = 0, samples = 0;
@@ -730,6 +1001,7 @@ int main(void) {
   for (int t = 0; t < nthreads; t++) last_move[t] = t0;
 
   for (;;) {
+    test_watchdog(HEARTBEAT_S, "a tick of the soak's main loop (sampling, forking, waiting for the child)");
     double now = now_s();
     if ((now >= end || stop) && !child) break;
     struct timespec ts = {0, TICK_MS * 1000000L};
@@ -762,6 +1034,7 @@ int main(void) {
       } else if (now - last_move[t] > STALL_SECONDS) {
         report("worker %d has made no progress for %d s (after %ld operations): deadlock? aborting",
                t, STALL_SECONDS, p);
+        test_dump_threads("a worker made no progress");
         abort();
       }
     }
@@ -779,12 +1052,15 @@ int main(void) {
         }
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
           children_ok++;
+        else if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
+          bad("child #%d (pid %d) hung: its watchdog fired (its threads above)", forks, (int)child);
         else if (WIFEXITED(status))
           bad("child #%d (pid %d) exited with status %d", forks, (int)child, WEXITSTATUS(status));
         else
           bad("child #%d (pid %d) was killed by signal %d (%s)", forks, (int)child,
               WTERMSIG(status), strsignal(WTERMSIG(status)));
         close(child_fd);
+        test_unwatch_child(child);
         child = 0;
       } else if (w < 0 && errno != EINTR) {
         bad("waitpid(%d) failed: %s", (int)child, strerror(errno));
@@ -794,6 +1070,7 @@ int main(void) {
             CHILD_TIMEOUT_S(nthreads));
         kill(child, SIGKILL);
         waitpid(child, &status, 0);
+        test_unwatch_child(child);
         close(child_fd);
         child = 0;
       }
@@ -815,6 +1092,7 @@ int main(void) {
           close(fds[0]);
         } else {
           child = pid;
+          test_watch_child(pid);
           child_fd = fds[0];
           child_t0 = now;
           /* the next one 1.5..2.5 s from now, or when this child is done */
@@ -825,8 +1103,28 @@ int main(void) {
   }
   double ran = now_s() - t0;
   stop = 1;
+  test_watchdog(FINAL_WATCHDOG_S, "the end of the soak (joining the threads, the final sweep)");
 
-  /* join, with a deadline: a worker stuck in the allocator is a deadlock */
+  /* join, with a deadline: a thread stuck in the allocator is a deadlock */
+  {
+    pthread_t h[3];
+    const char *hname[3];
+    int nh = 0;
+    if (poker_started) h[nh] = poker_tid, hname[nh++] = "poker";
+    if (stormer_started) h[nh] = stormer_tid, hname[nh++] = "stormer";
+    if (canceller_started) h[nh] = canceller_tid, hname[nh++] = "canceller";
+    for (int k = 0; k < nh; k++) {
+      struct timespec dl;
+      clock_gettime(CLOCK_REALTIME, &dl);
+      dl.tv_sec += STALL_SECONDS;
+      if (pthread_timedjoin_np(h[k], NULL, &dl)) {
+        report("the %s thread did not finish within %d s of the stop: deadlock? aborting", hname[k],
+               STALL_SECONDS);
+        test_dump_threads("a helper thread did not finish");
+        abort();
+      }
+    }
+  }
   for (int t = 0; t < nthreads; t++) {
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
@@ -836,6 +1134,7 @@ int main(void) {
       report("worker %d did not finish within %d s of the stop (after %ld operations): "
              "deadlock? aborting",
              t, STALL_SECONDS, workers[t].a.progress);
+      test_dump_threads("a worker did not finish");
       abort();
     }
   }
@@ -881,7 +1180,19 @@ int main(void) {
          rss_start, warmup, rss_warm, rss_max, rss_max_live / 1024, peak_live / 1024,
          rss_bound(peak_live), 100.0 * rss_max / rss_bound(peak_live),
          peak_live ? rss_max * 1024.0 / peak_live : 0.0, rss_after, rss_trimmed, samples);
+  printf(TEST_NAME ": %ld SIGUSR1 sent (%ld handled); %ld fork storms: %ld forks from the stormer "
+         "thread, %ld children exited 0; %ld victim threads cancelled (%ld operations, %ld blocks "
+         "freed by their cleanup handlers)\n",
+         pokes_sent, pokes_handled, storms, storm_forks, storm_ok, victims, victim_ops,
+         victim_cleanup_freed);
+  test_watchdog(0, NULL);
   if (all < 1000) bad("only %ld operations done in %.1f s", all, ran);
+  if (pokes_sent && !pokes_handled) bad("%ld SIGUSR1 sent, none handled", pokes_sent);
+  if (seconds >= 4 && !failures) {
+    if (!pokes_sent) bad("no SIGUSR1 was sent");
+    if (!storm_forks) bad("no fork storm was done");
+    if (!victims) bad("no victim thread was cancelled");
+  }
   if (forks == 0 && seconds >= 2) bad("no fork was done");
   return test_finish();
 }

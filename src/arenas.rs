@@ -402,7 +402,8 @@ pub unsafe fn free_to_arena(p: Chunk) {
 /// What is wrong with the set of arenas, if anything: the ring must hold
 /// at most `NARENAS` arenas (one being made is counted first), each once;
 /// every arena on the free list must be in the ring, be there once and
-/// have no thread attached; the calling thread's arena must be in the ring.
+/// have no thread attached (the calling thread's own arena is never
+/// there); the calling thread's arena must be in the ring.
 /// For the heap checker (`verify`); returns the message and the arena's
 /// address. Takes FREE_LIST_LOCK, so it must not be called with it held.
 pub fn check_lists() -> Result<(), (&'static str, usize)> {
@@ -463,7 +464,7 @@ pub fn check_lists() -> Result<(), (&'static str, usize)> {
         }
         // SAFETY: FREE_LIST_LOCK guards next_free and attached_threads.
         let (attached, next) = unsafe { ((*f).attached_threads, (*f).next_free) };
-        if attached != 0 {
+        if attached != 0 || f == mine {
             result = Err(("an arena on the free list has threads attached", f as usize));
             break;
         }
