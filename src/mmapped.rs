@@ -134,14 +134,8 @@ pub unsafe fn remap_chunk(p: Chunk, nb: usize) -> Option<Chunk> {
     trace(format_args!(
         "mremap {start:p} {len:#x} -> {new_len:#x}  realloc of an mmap'd chunk"
     ));
-    // Room to record the new place is made first, so that recording it
-    // cannot fail once the kernel has moved the mapping.
-    if !registry::reserve() {
-        return None;
-    }
     // SAFETY: the mapping is this chunk's alone.
-    let moved = unsafe { sys::remap(start, len, new_len)? };
-    registry::replace(start as usize, moved as usize, new_len);
+    let moved = unsafe { registry::remap(start, len, new_len)? };
     let q = Chunk::from_ptr(moved.wrapping_add(gap));
     // SAFETY: the header moved with the mapping.
     unsafe { q.set_head((new_len - gap) | IS_MMAPPED) };
@@ -151,7 +145,8 @@ pub unsafe fn remap_chunk(p: Chunk, nb: usize) -> Option<Chunk> {
 
 /// The record of every mapping behind an mmap'd chunk: an open-addressing
 /// hash table of `(start, length)` pairs under its own lock (a leaf: no
-/// other lock is taken while it is held). The first 1024 slots are static
+/// other lock is taken while it is held; `remap` makes its system call
+/// under it). The first 1024 slots are static
 /// (zero pages until used, and no system call); beyond three quarters full
 /// the table moves to a bigger mapping of its own.
 pub mod registry {
@@ -239,6 +234,15 @@ pub mod registry {
             None
         }
 
+        /// Drops the record of the mapping at `start`, if any.
+        fn forget(&mut self, start: usize) {
+            if let Some(i) = self.find(start) {
+                // SAFETY: i < cap.
+                unsafe { (*self.slot(i))[0] = GONE };
+                self.live -= 1;
+            }
+        }
+
         /// Records a pair; there must be room (`room`).
         fn put(&mut self, start: usize, len: usize) {
             let mut i = home(start, self.cap);
@@ -306,20 +310,26 @@ pub mod registry {
         })
     }
 
-    /// Makes room for one more record (for `replace`).
-    pub fn reserve() -> bool {
-        with(|t| t.room())
-    }
-
-    /// Moves a record after `mremap`; `reserve` must have been called.
-    pub fn replace(old: usize, new: usize, len: usize) {
+    /// Resizes a recorded mapping with `mremap` and moves its record, the
+    /// lock held throughout: once the kernel has released the old range,
+    /// another thread may map it and record it, and must not find this
+    /// mapping's record still under that address (a stale length would make
+    /// its `free` look like a bad pointer). `None` (nothing changed) when
+    /// the kernel refuses or there is no room for the new record.
+    ///
+    /// # Safety
+    /// `[start, start + len)` must be a whole recorded mapping that the
+    /// caller owns.
+    pub unsafe fn remap(start: *mut u8, len: usize, new_len: usize) -> Option<*mut u8> {
         with(|t| {
-            if let Some(i) = t.find(old) {
-                // SAFETY: i < cap.
-                unsafe { (*t.slot(i))[0] = GONE };
-                t.live -= 1;
+            if !t.room() {
+                return None;
             }
-            t.put(new, len);
+            // SAFETY: forwarded from the caller.
+            let moved = unsafe { sys::remap(start, len, new_len)? };
+            t.forget(start as usize);
+            t.put(moved as usize, new_len);
+            Some(moved)
         })
     }
 
@@ -331,13 +341,7 @@ pub mod registry {
 
     /// Forgets the mapping at `start`.
     pub fn remove(start: usize) {
-        with(|t| {
-            if let Some(i) = t.find(start) {
-                // SAFETY: i < cap.
-                unsafe { (*t.slot(i))[0] = GONE };
-                t.live -= 1;
-            }
-        })
+        with(|t| t.forget(start))
     }
 
     /// Calls `f(start, length)` for every mapping, with the lock held (`f`
