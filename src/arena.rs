@@ -194,7 +194,7 @@ pub unsafe fn mutex<'a>(av: *mut Arena) -> &'a Lock {
 /// single thread): the allocation logic hangs off it. Dropping it unlocks.
 pub struct Locked {
     av: *mut Arena,
-    took_lock: bool,
+    hold: Hold,
     /// Where most of the arena's chunks lie, for `check_link`'s first
     /// compare: the main arena's span, or the heap of a thread arena's top.
     /// Refreshed when the arena grows or shrinks.
@@ -202,15 +202,28 @@ pub struct Locked {
     span_len: core::cell::Cell<usize>,
 }
 
+/// How a `Locked` holds its arena, and so what dropping it undoes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Its lock, taken: dropping unlocks.
+    Locked,
+    /// No lock (one thread in the process), the word marked: dropping
+    /// unmarks.
+    Marked,
+    /// The lock the calling thread already holds for `fork` (see
+    /// `Lock::lock_or_borrow`): dropping leaves it held.
+    Borrowed,
+}
+
 impl Drop for Locked {
     fn drop(&mut self) {
         // SAFETY: `av` is live for as long as the process (arenas are never
         // freed).
         let m = unsafe { mutex(self.av) };
-        if self.took_lock {
-            m.unlock();
-        } else {
-            m.unmark();
+        match self.hold {
+            Hold::Locked => m.unlock(),
+            Hold::Marked => m.unmark(),
+            Hold::Borrowed => {}
         }
     }
 }
@@ -221,27 +234,29 @@ impl Drop for Locked {
 /// # Safety
 /// `av` must point to an arena that lives for the rest of the process.
 pub unsafe fn lock(av: *mut Arena) -> Locked {
-    let took_lock = !sys::single_threaded();
     // SAFETY: forwarded from the caller.
     let m = unsafe { mutex(av) };
-    if took_lock {
-        m.lock();
-    } else {
+    let hold = if sys::single_threaded() {
         m.mark();
-    }
+        Hold::Marked
+    } else if m.lock_or_borrow() {
+        Hold::Locked
+    } else {
+        Hold::Borrowed
+    };
     // SAFETY: forwarded from the caller; the lock is held (or needless).
-    unsafe { held(av, took_lock) }
+    unsafe { held(av, hold) }
 }
 
-/// Wraps an arena whose lock the caller already took (or, with
-/// `took_lock` false, that needs none and that the caller has marked): the
-/// guard unlocks (or unmarks) it when dropped.
+/// Wraps an arena whose lock the caller already took (`Hold::Locked`),
+/// borrowed (`Hold::Borrowed`), or that needs none and that the caller has
+/// marked (`Hold::Marked`): the guard undoes that when dropped.
 ///
 /// # Safety
 /// `av` must point to an arena that lives for the rest of the process, and
-/// the caller must hold its lock when `took_lock` is true.
-pub unsafe fn held(av: *mut Arena, took_lock: bool) -> Locked {
-    let locked = Locked::new(av, took_lock);
+/// the caller must hold its lock unless `hold` is `Hold::Marked`.
+pub unsafe fn held(av: *mut Arena, hold: Hold) -> Locked {
+    let locked = Locked::new(av, hold);
     // SAFETY: the lock is held; bin 1's fd is null only before `init`.
     if unsafe { (*av).bins[0].is_null() } {
         locked.init();
@@ -263,7 +278,7 @@ pub unsafe fn create_in_heap(h: *mut HeapInfo) -> *mut Arena {
         let av = h.add(1).cast::<Arena>();
         av.write(Arena::new());
         (*h).ar_ptr = av;
-        let fresh = Locked::new(av, false);
+        let fresh = Locked::new(av, Hold::Marked);
         fresh.init();
         (*av).attached_threads = 1;
         (*av).system_mem = (*h).size;
@@ -276,10 +291,10 @@ pub unsafe fn create_in_heap(h: *mut HeapInfo) -> *mut Arena {
 }
 
 impl Locked {
-    fn new(av: *mut Arena, took_lock: bool) -> Locked {
+    fn new(av: *mut Arena, hold: Hold) -> Locked {
         Locked {
             av,
-            took_lock,
+            hold,
             span_lo: core::cell::Cell::new(0),
             span_len: core::cell::Cell::new(0),
         }
@@ -1780,11 +1795,11 @@ impl Locked {
             }
             m.mark();
             // SAFETY: forwarded from the caller; no other thread exists.
-            return Some(unsafe { held(av, false) });
+            return Some(unsafe { held(av, Hold::Marked) });
         }
         if m.try_lock_for(10_000) {
             // SAFETY: we hold the lock now.
-            return Some(unsafe { held(av, true) });
+            return Some(unsafe { held(av, Hold::Locked) });
         }
         None
     }

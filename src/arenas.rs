@@ -32,10 +32,10 @@ use core::ptr::null_mut;
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize};
 
-use crate::arena::{self, Arena, Locked, main_arena};
+use crate::arena::{self, Arena, Hold, Locked, main_arena};
 use crate::chunk::Chunk;
 use crate::heap::{self, HeapInfo};
-use crate::lock::Lock;
+use crate::lock::{FORK_HOLDER, Lock};
 use crate::sys;
 use crate::tls::{self, TORN_DOWN};
 use crate::tunables::MP;
@@ -134,6 +134,12 @@ fn arena_get2(avoid: *mut Arena) -> Locked {
     }
     if let Some(a) = take_free_arena() {
         return a;
+    }
+    if FORK_HOLDER.load(Relaxed) == tls::current_tid() {
+        // An atfork handler allocating in the forking thread, which holds
+        // every arena lock (see `before_fork`): it borrows one rather than
+        // make an arena the fork handlers never locked.
+        return reused_arena(avoid);
     }
     crate::tunables::read_environment();
     let limit = arena_limit();
@@ -252,12 +258,15 @@ fn reused_arena(avoid: *mut Arena) -> Locked {
             break;
         }
     }
+    let mut hold = Hold::Locked;
     if !got {
         if a == avoid {
             a = ring_next(a);
         }
         // SAFETY: as above.
-        unsafe { arena::mutex(a) }.lock();
+        if !unsafe { arena::mutex(a) }.lock_or_borrow() {
+            hold = Hold::Borrowed;
+        }
     }
 
     FREE_LIST_LOCK.lock();
@@ -269,8 +278,8 @@ fn reused_arena(avoid: *mut Arena) -> Locked {
 
     attach(a);
     NEXT_TO_USE.store(ring_next(a), Relaxed);
-    // SAFETY: we hold `a`'s lock (taken above).
-    unsafe { arena::held(a, true) }
+    // SAFETY: we hold `a`'s lock (taken or borrowed above).
+    unsafe { arena::held(a, hold) }
 }
 
 /// Takes `a` off the free list if it is there. Needs FREE_LIST_LOCK.
@@ -524,12 +533,15 @@ extern "C" fn before_fork() {
     for_each_arena(|a| unsafe { arena::mutex(a) }.lock());
     crate::mmapped::registry::lock_for_fork();
     FORK_LOCKED.store(true, Relaxed);
+    // Atfork handlers that run after ours may allocate in this thread.
+    FORK_HOLDER.store(tls::current_tid(), Relaxed);
 }
 
 extern "C" fn after_fork_parent() {
     if !FORK_LOCKED.load(Relaxed) {
         return;
     }
+    FORK_HOLDER.store(0, Relaxed);
     crate::mmapped::registry::unlock_after_fork();
     // SAFETY: before_fork locked every arena.
     for_each_arena(|a| unsafe { arena::mutex(a) }.unlock());
@@ -548,6 +560,7 @@ extern "C" fn after_fork_child() {
     if !FORK_LOCKED.load(Relaxed) {
         return;
     }
+    FORK_HOLDER.store(0, Relaxed);
     tls::registry::keep_only_self();
     crate::mmapped::registry::reset_in_child();
     FREE_LIST_LOCK.reset();

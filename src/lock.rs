@@ -16,6 +16,11 @@ use crate::{sys, tls};
 #[repr(transparent)]
 pub struct Lock(AtomicU32);
 
+/// The thread id of a thread that holds every arena lock (and the other
+/// locks `fork` needs quiet) between the atfork prepare handler and the
+/// parent or child handler; 0 otherwise. See `lock_or_borrow`.
+pub static FORK_HOLDER: AtomicU32 = AtomicU32::new(0);
+
 const UNLOCKED: u32 = 0;
 /// Set in the word while a thread may be sleeping on it.
 const WAITERS: u32 = 1 << 31;
@@ -80,6 +85,29 @@ impl Lock {
             }
             sys::futex_wait(&self.0, v | WAITERS);
         }
+    }
+
+    /// Takes the lock, or borrows it: false (and nothing taken, so the
+    /// caller must not unlock) when the calling thread is `FORK_HOLDER` and
+    /// already holds it. Another library's atfork prepare handler runs after
+    /// ours when it was registered first (by a constructor that ran before
+    /// ours), with every allocator lock held by this very thread; glibc's
+    /// malloc lets such a handler allocate, and so must we.
+    #[inline]
+    pub fn lock_or_borrow(&self) -> bool {
+        let me = tls::current_tid();
+        if self
+            .0
+            .compare_exchange(UNLOCKED, me, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return true;
+        }
+        if FORK_HOLDER.load(Ordering::Relaxed) == me && self.holder() == Some(me) {
+            return false;
+        }
+        self.lock_contended(me);
+        true
     }
 
     /// Takes the lock only if it is free.

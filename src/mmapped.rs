@@ -195,7 +195,9 @@ pub mod registry {
 
     /// Runs `f` on the table with the lock held.
     fn with<R>(f: impl FnOnce(&mut Table) -> R) -> R {
-        SHARED.lock.lock();
+        // Borrowed by an atfork handler in the forking thread, which holds
+        // it already (see `Lock::lock_or_borrow`): not unlocked here.
+        let took = SHARED.lock.lock_or_borrow();
         // SAFETY: the lock is held, so this is the only reference.
         let t = unsafe { &mut *SHARED.table.get() };
         if t.slots.is_null() {
@@ -203,7 +205,9 @@ pub mod registry {
             t.cap = STATIC_SLOTS;
         }
         let r = f(t);
-        SHARED.lock.unlock();
+        if took {
+            SHARED.lock.unlock();
+        }
         r
     }
 
