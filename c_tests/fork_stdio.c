@@ -333,14 +333,6 @@ out:;
          "allocations meanwhile\n",
          checked ? " (heap checked)" : "", ran, forks, lines, flushes, opens, allocs);
   free(text);
-  if (!checked && !failures) {
-    static char err[8192];
-    static const char *const env[] = {"PTMALLOC_RS_CHECK_HEAP=1", NULL};
-    int st;
-    fflush(stdout);
-    run_self_stderr(argv[0], "checked", env, err, sizeof err, &st);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-      FAIL("the run with PTMALLOC_RS_CHECK_HEAP=1 ended with status %#x; its stderr:\n%s", st, err);
-  }
+  if (!checked && !failures) TEST_RERUN_WITH_HEAP_CHECK(argv[0]);
   return test_finish();
 }

@@ -830,6 +830,21 @@ static inline const char *run_self_stderr(const char *argv0, const char *arg, co
   waitpid(pid, status, 0);
   return buf;
 }
+
+/* Runs this program again as "ARGV0 checked" with PTMALLOC_RS_CHECK_HEAP=1
+ * (ptmalloc-rs then checks every arena after every call of the malloc
+ * family; glibc ignores it), and fails the test if that run fails. */
+#define TEST_RERUN_WITH_HEAP_CHECK(argv0)                                                  \
+  do {                                                                                     \
+    static char err_[8192];                                                                \
+    static const char *const env_[] = {"PTMALLOC_RS_CHECK_HEAP=1", NULL};                  \
+    int st_;                                                                               \
+    fflush(stdout);                                                                        \
+    run_self_stderr(argv0, "checked", env_, err_, sizeof err_, &st_);                      \
+    if (!WIFEXITED(st_) || WEXITSTATUS(st_) != 0)                                          \
+      FAIL("the run with PTMALLOC_RS_CHECK_HEAP=1 ended with status %#x; its stderr:\n%s", \
+           st_, err_);                                                                     \
+  } while (0)
 #endif
 
 #ifdef TESTLIB_CHUNKS

@@ -49,12 +49,28 @@ fn malloc_from_arena(nb: usize) -> Result<NonNull<u8>, Errno> {
     if unsafe { (*ts).tcache.is_null() && (*ts).arena != TORN_DOWN } {
         init_tcache(ts);
     }
-    let av = arenas::arena_get();
+    let Some(av) = arenas::arena_get() else {
+        return around_fork(nb, 0);
+    };
     let p = av.malloc(nb);
     if !p.is_null() {
         return non_null(p);
     }
-    non_null(arenas::arena_get_retry(av).malloc(nb))
+    match arenas::arena_get_retry(av) {
+        Some(av) => non_null(av.malloc(nb)),
+        None => around_fork(nb, 0),
+    }
+}
+
+/// A chunk of `nb` bytes (user pointer `align`-aligned) for a thread that
+/// met a fork holding the arena locks it needed: a mapping of its own, made
+/// without waiting for any lock (see the `lock` module).
+#[cold]
+fn around_fork(nb: usize, align: usize) -> Result<NonNull<u8>, Errno> {
+    match mmapped::map_chunk_unlocked(nb, align) {
+        Some(p) => non_null(p.mem()),
+        None => Err(libc::ENOMEM),
+    }
 }
 
 /// Gives the thread its tcache: a chunk of its arena, zeroed.
@@ -62,10 +78,16 @@ fn malloc_from_arena(nb: usize) -> Result<NonNull<u8>, Errno> {
 fn init_tcache(ts: *mut ThreadState) {
     tcache::init_key();
     let nb = request2size(size_of::<Tcache>());
-    let av = arenas::arena_get();
+    // A fork under way: no cache for now, the next call makes it.
+    let Some(av) = arenas::arena_get() else {
+        return;
+    };
     let mut p = av.malloc(nb);
     if p.is_null() {
-        p = arenas::arena_get_retry(av).malloc(nb);
+        let Some(av) = arenas::arena_get_retry(av) else {
+            return;
+        };
+        p = av.malloc(nb);
     }
     if !p.is_null() {
         // SAFETY: a fresh chunk big enough for the cache; the thread's state
@@ -170,7 +192,10 @@ pub unsafe fn free(mem: *mut u8) {
 unsafe fn free_mmapped(p: Chunk) {
     let _errno = sys::KeepErrno::new();
     // SAFETY: forwarded from the caller.
-    unsafe { mmapped::free_chunk(p) };
+    if unsafe { mmapped::free_chunk(p) }.is_err() {
+        // SAFETY: as above.
+        unsafe { arenas::defer_free(p) };
+    }
 }
 
 /// `realloc` for a non-null pointer and a non-zero size.
@@ -185,13 +210,21 @@ pub unsafe fn realloc(mem: *mut u8, n: usize) -> Result<NonNull<u8>, Errno> {
     let nb = checked_request2size(n).ok_or(libc::ENOMEM)?;
     // SAFETY: the header was readable above.
     if unsafe { p.is_mmapped() } {
-        if !mmapped::is_ours(p) {
+        // A fork holds the registry's lock: move the block around it.
+        let Ok(ours) = mmapped::is_ours(p) else {
+            // SAFETY: a live mmap'd chunk, the user part old_size - 16.
+            return unsafe { move_around_fork(p, old_size - CHUNK_HDR_SZ, nb, n) };
+        };
+        if !ours {
             misuse("realloc(): invalid pointer");
             return Err(libc::EINVAL);
         }
         // SAFETY: a live mmap'd chunk.
-        if let Some(q) = unsafe { mmapped::remap_chunk(p, nb) } {
-            return non_null(q.mem());
+        match unsafe { mmapped::remap_chunk(p, nb) } {
+            Ok(Some(q)) => return non_null(q.mem()),
+            Ok(None) => {}
+            // SAFETY: as above.
+            Err(_) => return unsafe { move_around_fork(p, old_size - CHUNK_HDR_SZ, nb, n) },
         }
         if old_size - SIZE_SZ >= nb {
             return non_null(mem);
@@ -201,7 +234,9 @@ pub unsafe fn realloc(mem: *mut u8, n: usize) -> Result<NonNull<u8>, Errno> {
         // smaller than the new block; the blocks are distinct.
         unsafe {
             core::ptr::copy_nonoverlapping(mem, new.as_ptr(), old_size - CHUNK_HDR_SZ);
-            mmapped::unmap_chunk(p);
+            if mmapped::unmap_chunk(p).is_err() {
+                arenas::defer_free(p);
+            }
         }
         return Ok(new);
     }
@@ -218,7 +253,10 @@ pub unsafe fn realloc(mem: *mut u8, n: usize) -> Result<NonNull<u8>, Errno> {
         return Err(libc::EINVAL);
     };
     // SAFETY: arenas live for the whole process.
-    let av = unsafe { arena::lock(owner) };
+    let Some(av) = (unsafe { arena::lock_unless_forking(owner) }) else {
+        // SAFETY: a live heap chunk of ours, old_size - 8 usable bytes.
+        return unsafe { move_around_fork(p, old_size - SIZE_SZ, nb, n) };
+    };
     let q = av.realloc(p, nb);
     drop(av);
     if !q.is_null() {
@@ -230,7 +268,29 @@ pub unsafe fn realloc(mem: *mut u8, n: usize) -> Result<NonNull<u8>, Errno> {
     // the new block's; the blocks are distinct.
     unsafe {
         core::ptr::copy_nonoverlapping(mem, new.as_ptr(), old_size - SIZE_SZ);
-        arena::lock(owner).free_chunk(p);
+        arenas::free_to_arena(p);
+    }
+    Ok(new)
+}
+
+/// `realloc` of a chunk whose lock a fork holds: a new block made around
+/// the fork, the contents copied, the old chunk freed once the fork is over.
+///
+/// # Safety
+/// `p` is a live chunk of ours with `usable` bytes for its user, who gives
+/// it up for a block of `n` bytes (chunk size `nb`).
+#[cold]
+unsafe fn move_around_fork(
+    p: Chunk,
+    usable: usize,
+    nb: usize,
+    n: usize,
+) -> Result<NonNull<u8>, Errno> {
+    let new = around_fork(nb, 0)?;
+    // SAFETY: both blocks are live and distinct; at most the smaller size.
+    unsafe {
+        core::ptr::copy_nonoverlapping(p.mem(), new.as_ptr(), usable.min(n));
+        arenas::defer_free(p);
     }
     Ok(new)
 }
@@ -239,9 +299,15 @@ pub fn calloc(n: usize, size: usize) -> Result<NonNull<u8>, Errno> {
     let bytes = n.checked_mul(size).ok_or(libc::ENOMEM)?;
     let nb = checked_request2size(bytes).ok_or(libc::ENOMEM)?;
     let (mem, dirty) = {
-        let av = arenas::arena_get();
+        // A fresh mapping around a fork is zeroed already.
+        let Some(av) = arenas::arena_get() else {
+            return around_fork(nb, 0);
+        };
         match av.calloc(nb) {
-            (p, _) if p.is_null() => arenas::arena_get_retry(av).calloc(nb),
+            (p, _) if p.is_null() => match arenas::arena_get_retry(av) {
+                Some(av) => av.calloc(nb),
+                None => return around_fork(nb, 0),
+            },
             got => got,
         }
     };
@@ -263,12 +329,17 @@ pub fn memalign(alignment: usize, n: usize) -> Result<NonNull<u8>, Errno> {
     }
     let alignment = alignment.max(MINSIZE).next_power_of_two();
     let nb = checked_request2size(n).ok_or(libc::ENOMEM)?;
-    let av = arenas::arena_get();
+    let Some(av) = arenas::arena_get() else {
+        return around_fork(nb, alignment);
+    };
     let p = av.memalign(alignment, nb);
     if !p.is_null() {
         return non_null(p);
     }
-    non_null(arenas::arena_get_retry(av).memalign(alignment, nb))
+    match arenas::arena_get_retry(av) {
+        Some(av) => non_null(av.memalign(alignment, nb)),
+        None => around_fork(nb, alignment),
+    }
 }
 
 /// # Safety

@@ -36,7 +36,7 @@ use crate::bins::*;
 use crate::check::{malloc_printerr, misuse};
 use crate::chunk::*;
 use crate::heap::{self, HeapInfo};
-use crate::lock::Lock;
+use crate::lock::{Got, Lock};
 use crate::mmapped;
 use crate::sys;
 use crate::tcache::{Tcache, csize2tidx};
@@ -211,7 +211,7 @@ pub enum Hold {
     /// unmarks.
     Marked,
     /// The lock the calling thread already holds for `fork` (see
-    /// `Lock::lock_or_borrow`): dropping leaves it held.
+    /// `Lock::lock_unless_forking`): dropping leaves it held.
     Borrowed,
 }
 
@@ -229,23 +229,44 @@ impl Drop for Locked {
 }
 
 /// Locks `av` (skipped while the process has one thread) and initialises its
-/// bins on first use.
+/// bins on first use. The forking thread borrows the lock it holds (see the
+/// `lock` module); others wait, also for a fork.
 ///
 /// # Safety
 /// `av` must point to an arena that lives for the rest of the process.
 pub unsafe fn lock(av: *mut Arena) -> Locked {
     // SAFETY: forwarded from the caller.
+    if let Some(locked) = unsafe { lock_unless_forking(av) } {
+        return locked;
+    }
+    // Another thread's fork holds it: wait for the fork to let go.
+    // SAFETY: forwarded from the caller.
+    unsafe { mutex(av) }.lock();
+    // SAFETY: forwarded from the caller; the lock is held.
+    unsafe { held(av, Hold::Locked) }
+}
+
+/// Locks `av` as `lock` does, for a call of the malloc family: `None`
+/// instead of waiting when another thread's fork holds the lock (see the
+/// `lock` module); the forking thread borrows the lock it holds.
+///
+/// # Safety
+/// As for `lock`.
+pub unsafe fn lock_unless_forking(av: *mut Arena) -> Option<Locked> {
+    // SAFETY: forwarded from the caller.
     let m = unsafe { mutex(av) };
     let hold = if sys::single_threaded() {
         m.mark();
         Hold::Marked
-    } else if m.lock_or_borrow() {
-        Hold::Locked
     } else {
-        Hold::Borrowed
+        match m.lock_unless_forking() {
+            Got::Taken => Hold::Locked,
+            Got::Borrowed => Hold::Borrowed,
+            Got::Forking => return None,
+        }
     };
     // SAFETY: forwarded from the caller; the lock is held (or needless).
-    unsafe { held(av, hold) }
+    Some(unsafe { held(av, hold) })
 }
 
 /// Wraps an arena whose lock the caller already took (`Hold::Locked`),

@@ -29,13 +29,13 @@
 //!    `reused_arena`, never the other way round).
 
 use core::ptr::null_mut;
-use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize};
 
 use crate::arena::{self, Arena, Hold, Locked, main_arena};
 use crate::chunk::Chunk;
 use crate::heap::{self, HeapInfo};
-use crate::lock::{FORK_HOLDER, Lock};
+use crate::lock::{FORK_GEN, FORK_HOLDER, Got, Lock};
 use crate::sys;
 use crate::tls::{self, TORN_DOWN};
 use crate::tunables::MP;
@@ -73,29 +73,38 @@ fn ring_next(a: *mut Arena) -> *mut Arena {
     if next.is_null() { main_arena() } else { next }
 }
 
-/// The arena serving the calling thread, locked.
+/// The arena serving the calling thread, locked; `None` when another
+/// thread's fork holds it (the caller goes around the arenas: see the
+/// `lock` module).
 #[inline]
-pub fn arena_get() -> Locked {
+pub fn arena_get() -> Option<Locked> {
     let a = thread_arena();
     if a.is_null() {
         return arena_get2(null_mut());
     }
     let a = if a == TORN_DOWN { main_arena() } else { a };
     // SAFETY: arenas live for the whole process.
-    unsafe { arena::lock(a) }
+    unsafe { arena::lock_unless_forking(a) }
 }
 
 /// After a request failed in `failed`: another arena, locked (the main
-/// arena for a thread arena, else any other).
-pub fn arena_get_retry(failed: Locked) -> Locked {
+/// arena for a thread arena, else any other); `None` as for `arena_get`.
+pub fn arena_get_retry(failed: Locked) -> Option<Locked> {
     let a = failed.arena();
     drop(failed);
     if a != main_arena() {
         // SAFETY: the main arena is a static.
-        unsafe { arena::lock(main_arena()) }
+        unsafe { arena::lock_unless_forking(main_arena()) }
     } else {
         arena_get2(a)
     }
+}
+
+/// Whether a thread other than the caller is forking, holding every arena
+/// lock (between the atfork prepare handler and the parent handler).
+fn forking_elsewhere() -> bool {
+    let holder = FORK_HOLDER.load(SeqCst);
+    holder != 0 && holder != tls::current_tid()
 }
 
 /// The arena that owns heap chunk `p`, or `None` when its header names an
@@ -117,9 +126,13 @@ pub unsafe fn arena_for_chunk(p: Chunk) -> Option<*mut Arena> {
 }
 
 /// Picks an arena for a thread that has none (or whose arena failed:
-/// `avoid`), attaches the thread to it and returns it locked.
+/// `avoid`), attaches the thread to it and returns it locked; `None` as for
+/// `arena_get`.
 #[cold]
-fn arena_get2(avoid: *mut Arena) -> Locked {
+fn arena_get2(avoid: *mut Arena) -> Option<Locked> {
+    if forking_elsewhere() {
+        return None;
+    }
     if avoid.is_null() && is_initial_thread() {
         // The process's first thread uses the main arena, as in glibc.
         let main = main_arena();
@@ -130,10 +143,11 @@ fn arena_get2(avoid: *mut Arena) -> Locked {
         FREE_LIST_LOCK.unlock();
         attach(main);
         // SAFETY: the main arena is a static.
-        return unsafe { arena::lock(main) };
+        return unsafe { arena::lock_unless_forking(main) };
     }
     if let Some(a) = take_free_arena() {
-        return a;
+        // SAFETY: arenas live for the whole process.
+        return unsafe { arena::lock_unless_forking(a) };
     }
     if FORK_HOLDER.load(Relaxed) == tls::current_tid() {
         // An atfork handler allocating in the forking thread, which holds
@@ -153,12 +167,25 @@ fn arena_get2(avoid: *mut Arena) -> Locked {
         }
     }
     match new_arena() {
-        Some(a) => a,
-        None => {
+        // SAFETY: arenas live for the whole process.
+        NewArena::Made(a) => unsafe { arena::lock_unless_forking(a) },
+        NewArena::Forking => {
+            NARENAS.fetch_sub(1, Relaxed);
+            None
+        }
+        NewArena::Failed => {
             NARENAS.fetch_sub(1, Relaxed);
             reused_arena(avoid)
         }
     }
+}
+
+enum NewArena {
+    Made(*mut Arena),
+    /// Another thread's fork holds the ring's lock: nothing made.
+    Forking,
+    /// No memory for a heap.
+    Failed,
 }
 
 /// True for the thread the process started with (or, in a fork child, the
@@ -190,13 +217,21 @@ fn arena_limit() -> usize {
 
 /// Makes a thread arena in a new heap, adds it to the ring and attaches
 /// the calling thread to it.
-fn new_arena() -> Option<Locked> {
+fn new_arena() -> NewArena {
     let room = size_of::<HeapInfo>() + size_of::<Arena>() + crate::chunk::MALLOC_ALIGNMENT;
-    let h = heap::new_heap(room, MP.top_pad.load(Relaxed))?;
+    let Some(h) = heap::new_heap(room, MP.top_pad.load(Relaxed)) else {
+        return NewArena::Failed;
+    };
     // SAFETY: a fresh heap, sized for the arena header.
     let a = unsafe { arena::create_in_heap(h) };
 
-    LIST_LOCK.lock();
+    if LIST_LOCK.lock_unless_forking() != Got::Taken {
+        // A fork holds the ring (this is not the forking thread, which
+        // reuses an arena: see `arena_get2`): the arena goes unused.
+        // SAFETY: nobody else knows the heap.
+        unsafe { heap::delete_heap(h) };
+        return NewArena::Forking;
+    }
     let main = main_arena();
     // SAFETY: ring links are written only here, under LIST_LOCK; the new
     // arena is linked in before it becomes reachable.
@@ -210,12 +245,11 @@ fn new_arena() -> Option<Locked> {
     detach(thread_arena());
     FREE_LIST_LOCK.unlock();
     attach(a);
-    // SAFETY: arenas live for the whole process.
-    Some(unsafe { arena::lock(a) })
+    NewArena::Made(a)
 }
 
 /// Pops an arena off the free list and attaches the thread to it.
-fn take_free_arena() -> Option<Locked> {
+fn take_free_arena() -> Option<*mut Arena> {
     if FREE_LIST.load(Relaxed).is_null() {
         return None;
     }
@@ -234,13 +268,13 @@ fn take_free_arena() -> Option<Locked> {
         return None;
     }
     attach(a);
-    // SAFETY: arenas live for the whole process.
-    Some(unsafe { arena::lock(a) })
+    Some(a)
 }
 
 /// At the arena limit: the first arena of the ring (from a rotating start)
-/// whose lock is free, or else the next in line, waited for.
-fn reused_arena(avoid: *mut Arena) -> Locked {
+/// whose lock is free, or else the next in line, waited for; `None` as for
+/// `arena_get`.
+fn reused_arena(avoid: *mut Arena) -> Option<Locked> {
     let start = {
         let s = NEXT_TO_USE.load(Relaxed);
         if s.is_null() { main_arena() } else { s }
@@ -264,8 +298,10 @@ fn reused_arena(avoid: *mut Arena) -> Locked {
             a = ring_next(a);
         }
         // SAFETY: as above.
-        if !unsafe { arena::mutex(a) }.lock_or_borrow() {
-            hold = Hold::Borrowed;
+        match unsafe { arena::mutex(a) }.lock_unless_forking() {
+            Got::Taken => {}
+            Got::Borrowed => hold = Hold::Borrowed,
+            Got::Forking => return None,
         }
     }
 
@@ -279,7 +315,7 @@ fn reused_arena(avoid: *mut Arena) -> Locked {
     attach(a);
     NEXT_TO_USE.store(ring_next(a), Relaxed);
     // SAFETY: we hold `a`'s lock (taken or borrowed above).
-    unsafe { arena::held(a, hold) }
+    Some(unsafe { arena::held(a, hold) })
 }
 
 /// Takes `a` off the free list if it is there. Needs FREE_LIST_LOCK.
@@ -388,7 +424,9 @@ fn flush_tcache() {
         // The cache itself was malloc'd: mmap'd when the threshold is tiny.
         let own = Chunk::from_mem(tc.cast());
         if own.is_mmapped() {
-            crate::mmapped::free_chunk(own);
+            if crate::mmapped::free_chunk(own).is_err() {
+                defer_free(own);
+            }
         } else {
             free_to_arena(own);
         }
@@ -405,7 +443,79 @@ pub unsafe fn free_to_arena(p: Chunk) {
         crate::check::malloc_printerr("free(): invalid pointer");
     };
     // SAFETY: arenas live for the whole process.
-    unsafe { arena::lock(owner) }.free_chunk(p);
+    match unsafe { arena::lock_unless_forking(owner) } {
+        Some(av) => av.free_chunk(p),
+        // SAFETY: forwarded from the caller.
+        None => unsafe { defer_free(p) },
+    }
+}
+
+/// Frees that met a fork holding the arena (or registry) lock they needed:
+/// a stack of chunks linked through their first user word, pushed without
+/// a lock. The fork handlers carry them out once the locks are let go (in
+/// the parent and in the child alike).
+static PENDING: AtomicPtr<u8> = AtomicPtr::new(null_mut());
+
+/// Frees chunk `p` later (see `PENDING`): now, if the fork has ended
+/// meanwhile.
+///
+/// # Safety
+/// `p` is a live chunk given up by its user (heap or mmap'd).
+pub unsafe fn defer_free(p: Chunk) {
+    // An mmap'd chunk made around a fork is freed without a lock: at once.
+    // SAFETY: forwarded from the caller.
+    if unsafe { p.is_mmapped() } && unsafe { crate::mmapped::free_chunk(p) }.is_ok() {
+        return;
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { push_pending(p) };
+    // Either the fork handlers' `drain_pending` comes after the push (the
+    // handlers clear FORK_HOLDER first, then drain), or this load sees
+    // FORK_HOLDER cleared and drains it here; SeqCst orders the two.
+    if FORK_HOLDER.load(SeqCst) == 0 {
+        drain_pending();
+    }
+}
+
+/// # Safety
+/// As for `defer_free`.
+unsafe fn push_pending(p: Chunk) {
+    let mem = p.mem();
+    let mut head = PENDING.load(Relaxed);
+    loop {
+        // SAFETY: the chunk's user part (at least 16 bytes) is ours now.
+        unsafe { mem.cast::<*mut u8>().write(head) };
+        match PENDING.compare_exchange_weak(head, mem, SeqCst, Relaxed) {
+            Ok(_) => return,
+            Err(now) => head = now,
+        }
+    }
+}
+
+/// Carries out every pending free (one that meets a fork again waits for
+/// that fork's handlers).
+fn drain_pending() {
+    let mut mem = PENDING.swap(null_mut(), SeqCst);
+    while !mem.is_null() {
+        // SAFETY: each entry was pushed by `push_pending`: a chunk given up
+        // by its user, whose first user word links the next.
+        unsafe {
+            let next = mem.cast::<*mut u8>().read();
+            let p = Chunk::from_mem(mem);
+            if p.is_mmapped() {
+                if crate::mmapped::free_chunk(p).is_err() {
+                    push_pending(p);
+                }
+            } else {
+                let owner = arena_for_chunk(p).unwrap_or(main_arena());
+                match arena::lock_unless_forking(owner) {
+                    Some(av) => av.free_chunk(p),
+                    None => push_pending(p),
+                }
+            }
+            mem = next;
+        }
+    }
 }
 
 /// What is wrong with the set of arenas, if anything: the ring must hold
@@ -533,21 +643,29 @@ extern "C" fn before_fork() {
     for_each_arena(|a| unsafe { arena::mutex(a) }.lock());
     crate::mmapped::registry::lock_for_fork();
     FORK_LOCKED.store(true, Relaxed);
-    // Atfork handlers that run after ours may allocate in this thread.
-    FORK_HOLDER.store(tls::current_tid(), Relaxed);
+    // Atfork handlers that run after ours may allocate in this thread
+    // (it borrows the locks it holds); other threads must not wait for
+    // these locks: they may hold one that fork takes after the handlers.
+    FORK_HOLDER.store(tls::current_tid(), SeqCst);
+    FORK_GEN.fetch_add(1, Relaxed);
+    LIST_LOCK.mark_forking();
+    // SAFETY: arenas live for the whole process.
+    for_each_arena(|a| unsafe { arena::mutex(a) }.mark_forking());
+    crate::mmapped::registry::mark_forking();
 }
 
 extern "C" fn after_fork_parent() {
     if !FORK_LOCKED.load(Relaxed) {
         return;
     }
-    FORK_HOLDER.store(0, Relaxed);
+    FORK_HOLDER.store(0, SeqCst);
     crate::mmapped::registry::unlock_after_fork();
     // SAFETY: before_fork locked every arena.
     for_each_arena(|a| unsafe { arena::mutex(a) }.unlock());
     LIST_LOCK.unlock();
     // SAFETY: taken in before_fork (fork has released its own hold).
     unsafe { _IO_list_unlock() };
+    drain_pending();
 }
 
 /// In the child only the forking thread exists: every lock is reset, and
@@ -560,7 +678,7 @@ extern "C" fn after_fork_child() {
     if !FORK_LOCKED.load(Relaxed) {
         return;
     }
-    FORK_HOLDER.store(0, Relaxed);
+    FORK_HOLDER.store(0, SeqCst);
     tls::registry::keep_only_self();
     crate::mmapped::registry::reset_in_child();
     FREE_LIST_LOCK.reset();
@@ -586,6 +704,7 @@ extern "C" fn after_fork_child() {
         }
     });
     LIST_LOCK.reset();
+    drain_pending();
 }
 
 #[ctor::ctor(unsafe)]

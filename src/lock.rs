@@ -8,6 +8,15 @@
 //! contended thread spins briefly, then sleeps in the kernel, so a lock
 //! holder that is descheduled (threads outnumber cores here) does not make
 //! others burn their time slices. The lock never allocates.
+//!
+//! Around `fork` the forking thread holds every arena lock (see
+//! `arenas::before_fork`) and sets `FORKING` in each word. A thread that
+//! allocates or frees must not wait for such a lock: it may hold a lock that
+//! fork takes after the atfork handlers (glibc's NSS lock, a mutex an
+//! earlier-registered prepare handler takes), and then neither would go on.
+//! `lock_unless_forking` tells it so instead (`Got::Forking`), after a
+//! grace of 2 ms in which most forks are over, and it goes around the arena; the forking thread itself borrows the locks it holds
+//! (`Got::Borrowed`), for atfork handlers that allocate.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -18,15 +27,34 @@ pub struct Lock(AtomicU32);
 
 /// The thread id of a thread that holds every arena lock (and the other
 /// locks `fork` needs quiet) between the atfork prepare handler and the
-/// parent or child handler; 0 otherwise. See `lock_or_borrow`.
+/// parent or child handler; 0 otherwise. See `lock_unless_forking`.
 pub static FORK_HOLDER: AtomicU32 = AtomicU32::new(0);
 
 const UNLOCKED: u32 = 0;
 /// Set in the word while a thread may be sleeping on it.
 const WAITERS: u32 = 1 << 31;
+/// Set in the word of a lock the fork handlers hold (see the module doc).
+const FORKING: u32 = 1 << 30;
+/// How long a thread waits for a fork's locks before it goes around them
+/// (once per fork: after that, at once).
+const FORK_GRACE_NS: u64 = 2_000_000;
+/// Counts forks that took the locks (`mark_forking` of the first lock
+/// bumps it); 0 is no fork.
+pub static FORK_GEN: AtomicU32 = AtomicU32::new(0);
 /// The word of an arena the only thread is using (see `mark`): above every
 /// thread id (the kernel's limit is 2^22).
 pub const MARKED: u32 = WAITERS - 1;
+
+/// What `lock_unless_forking` did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Got {
+    /// Took the lock: the caller unlocks it.
+    Taken,
+    /// The calling thread is forking and holds it already: not to unlock.
+    Borrowed,
+    /// Another thread's fork holds it: nothing taken, go around.
+    Forking,
+}
 
 impl Lock {
     pub const fn new() -> Self {
@@ -41,16 +69,19 @@ impl Lock {
             .compare_exchange(UNLOCKED, me, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            self.lock_contended(me);
+            self.lock_contended(me, false);
         }
     }
 
+    /// Waits for the lock and takes it (true); with `unless_forking`, gives
+    /// up (false) once it sees a fork hold it.
     #[cold]
-    fn lock_contended(&self, me: u32) {
+    fn lock_contended(&self, me: u32, unless_forking: bool) -> bool {
         // FUTEX_WAIT fails with EAGAIN when the word changed before the
         // thread could sleep (the holder unlocked meanwhile): that must not
         // reach the caller's errno (free keeps errno).
         let _errno = sys::KeepErrno::new();
+        let mut waited_for_fork = false;
         for _ in 0..100 {
             core::hint::spin_loop();
             if self.0.load(Ordering::Relaxed) == UNLOCKED
@@ -59,7 +90,7 @@ impl Lock {
                     .compare_exchange(UNLOCKED, me, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
             {
-                return;
+                return true;
             }
         }
         loop {
@@ -71,8 +102,33 @@ impl Lock {
                     .compare_exchange(UNLOCKED, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
-                    return;
+                    return true;
                 }
+                continue;
+            }
+            // `mark_forking` changes the word before it wakes the sleepers,
+            // so a thread cannot sleep through it here. A fork usually
+            // lets go within a millisecond or two: wait that long once
+            // (woken when it does), and only then give up.
+            if unless_forking && v & FORKING != 0 {
+                let fork = FORK_GEN.load(Ordering::Relaxed);
+                let ts = tls::thread_state();
+                // SAFETY: the thread's own state.
+                if waited_for_fork || unsafe { (*ts).fork_given_up } == fork {
+                    // SAFETY: as above.
+                    unsafe { (*ts).fork_given_up = fork };
+                    return false;
+                }
+                waited_for_fork = true;
+                if v & WAITERS == 0
+                    && self
+                        .0
+                        .compare_exchange(v, v | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_err()
+                {
+                    continue;
+                }
+                sys::futex_wait_for(&self.0, v | WAITERS, Some(FORK_GRACE_NS));
                 continue;
             }
             if v & WAITERS == 0
@@ -87,27 +143,41 @@ impl Lock {
         }
     }
 
-    /// Takes the lock, or borrows it: false (and nothing taken, so the
-    /// caller must not unlock) when the calling thread is `FORK_HOLDER` and
-    /// already holds it. Another library's atfork prepare handler runs after
-    /// ours when it was registered first (by a constructor that ran before
-    /// ours), with every allocator lock held by this very thread; glibc's
-    /// malloc lets such a handler allocate, and so must we.
+    /// Takes the lock, unless a fork holds it (see the module doc): the
+    /// forking thread itself borrows it, any other gets `Got::Forking`
+    /// rather than wait.
     #[inline]
-    pub fn lock_or_borrow(&self) -> bool {
+    pub fn lock_unless_forking(&self) -> Got {
         let me = tls::current_tid();
         if self
             .0
             .compare_exchange(UNLOCKED, me, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
-            return true;
+            return Got::Taken;
         }
-        if FORK_HOLDER.load(Ordering::Relaxed) == me && self.holder() == Some(me) {
-            return false;
+        self.wait_unless_forking(me)
+    }
+
+    #[cold]
+    fn wait_unless_forking(&self, me: u32) -> Got {
+        let v = self.0.load(Ordering::Relaxed);
+        if v & FORKING != 0 && v & !(WAITERS | FORKING) == me {
+            return Got::Borrowed;
         }
-        self.lock_contended(me);
-        true
+        if self.lock_contended(me, true) {
+            Got::Taken
+        } else {
+            Got::Forking
+        }
+    }
+
+    /// Called by the forking thread on each lock it holds, once it holds
+    /// them all: marks the word and wakes every waiter, so that those that
+    /// may go around the lock do (the others sleep on).
+    pub fn mark_forking(&self) {
+        self.0.fetch_or(FORKING, Ordering::Relaxed);
+        sys::futex_wake_all(&self.0);
     }
 
     /// Takes the lock only if it is free.
@@ -143,9 +213,12 @@ impl Lock {
 
     /// The id of the thread holding the lock, if any.
     pub fn holder(&self) -> Option<u32> {
-        match self.0.load(Ordering::Relaxed) & !WAITERS {
-            0 => None,
-            tid => Some(tid),
+        match self.0.load(Ordering::Relaxed) {
+            MARKED => Some(MARKED),
+            v => match v & !(WAITERS | FORKING) {
+                0 => None,
+                tid => Some(tid),
+            },
         }
     }
 

@@ -42,13 +42,19 @@ pub fn map_chunk(nb: usize) -> Option<Chunk> {
     Some(p)
 }
 
-/// The mapping behind an mmap'd chunk, `(start, length)`, if the header
-/// describes a mapping we made: page-aligned, with an aligned user pointer,
-/// and recorded in the registry with that length.
+/// A fork in another thread holds the registry's lock (see the `lock`
+/// module): nothing was done; the caller goes around (see
+/// `arenas::defer_free`).
+#[derive(Debug)]
+pub struct Busy;
+
+/// The mapping an mmap'd chunk's header describes, `(start, length)`, if it
+/// is page-aligned with an aligned user pointer (not yet checked against
+/// the registry).
 ///
 /// # Safety
 /// `p` must be a chunk with IS_MMAPPED whose header is readable.
-unsafe fn mapping_of(p: Chunk) -> Option<(*mut u8, usize)> {
+unsafe fn claimed_mapping(p: Chunk) -> Option<(usize, usize)> {
     // SAFETY: forwarded from the caller.
     let (gap, size) = unsafe { (p.prev_size(), p.size()) };
     let start = p.addr().wrapping_sub(gap);
@@ -57,13 +63,17 @@ unsafe fn mapping_of(p: Chunk) -> Option<(*mut u8, usize)> {
     if (start | len) & page_mask != 0 || !crate::chunk::is_aligned(p.mem() as usize) {
         return None;
     }
-    (registry::length_of(start) == Some(len)).then_some((start as *mut u8, len))
+    Some((start, len))
 }
 
-/// Whether `p` (IS_MMAPPED set, header readable) is an mmap'd chunk of ours.
-pub fn is_ours(p: Chunk) -> bool {
+/// Whether `p` (IS_MMAPPED set, header readable) is an mmap'd chunk of ours:
+/// its mapping recorded with that length.
+pub fn is_ours(p: Chunk) -> Result<bool, Busy> {
     // SAFETY: the caller read the header already.
-    unsafe { mapping_of(p) }.is_some()
+    let Some((start, len)) = (unsafe { claimed_mapping(p) }) else {
+        return Ok(false);
+    };
+    Ok(registry::length_of(start)? == Some(len))
 }
 
 /// Returns an mmap'd chunk to the kernel, first raising the dynamic mmap
@@ -74,13 +84,13 @@ pub fn is_ours(p: Chunk) -> bool {
 /// # Safety
 /// `p` must be a live mmap'd chunk made by `map_chunk` (or moved by
 /// `remap_chunk`), given up by its user.
-pub unsafe fn free_chunk(p: Chunk) {
-    if !is_ours(p) {
-        misuse("munmap_chunk(): invalid pointer");
-        return;
-    }
+pub unsafe fn free_chunk(p: Chunk) -> Result<(), Busy> {
     // SAFETY: forwarded from the caller.
     let size = unsafe { p.size() };
+    // SAFETY: forwarded from the caller.
+    if !unsafe { unmap_chunk(p) }? {
+        return Ok(());
+    }
     if MP.no_dyn_threshold.load(Relaxed) == 0
         && size > tunables::mmap_threshold()
         && size <= DEFAULT_MMAP_THRESHOLD_MAX
@@ -92,55 +102,104 @@ pub unsafe fn free_chunk(p: Chunk) {
             2 * size
         ));
     }
-    // SAFETY: forwarded from the caller.
-    unsafe { unmap_chunk(p) }
+    Ok(())
 }
 
-/// Unmaps an mmap'd chunk without touching the threshold.
+/// Unmaps an mmap'd chunk without touching the threshold: true when done;
+/// false, after reporting the misuse, if its mapping is not ours.
 ///
 /// # Safety
 /// As for `free_chunk`.
-pub unsafe fn unmap_chunk(p: Chunk) {
+pub unsafe fn unmap_chunk(p: Chunk) -> Result<bool, Busy> {
     // SAFETY: forwarded from the caller.
-    let Some((start, len)) = (unsafe { mapping_of(p) }) else {
+    let claimed = unsafe { claimed_mapping(p) };
+    let Some((start, len)) = claimed else {
         misuse("munmap_chunk(): invalid pointer");
-        return;
+        return Ok(false);
     };
+    if !registry::take(start, len)? {
+        misuse("munmap_chunk(): invalid pointer");
+        return Ok(false);
+    }
     trace(format_args!(
-        "munmap {start:p} {len:#x}  free of an mmap'd chunk"
+        "munmap {start:#x} {len:#x}  free of an mmap'd chunk"
     ));
     tunables::note_munmap(len);
-    registry::remove(start as usize);
     // SAFETY: the whole mapping belonged to this one chunk, now given up.
-    unsafe { sys::unmap(start, len) };
+    unsafe { sys::unmap(start as *mut u8, len) };
+    Ok(true)
 }
 
 /// Resizes an mmap'd chunk to serve `nb` bytes with `mremap`, or `None`.
 ///
 /// # Safety
 /// As for `free_chunk`, except that the chunk stays live.
-pub unsafe fn remap_chunk(p: Chunk, nb: usize) -> Option<Chunk> {
+pub unsafe fn remap_chunk(p: Chunk, nb: usize) -> Result<Option<Chunk>, Busy> {
     // SAFETY: forwarded from the caller.
-    let Some((start, len)) = (unsafe { mapping_of(p) }) else {
+    let claimed = unsafe { claimed_mapping(p) };
+    let Some((start, len)) = claimed else {
         misuse("mremap_chunk(): invalid pointer");
-        return None;
+        return Ok(None);
     };
     // SAFETY: forwarded from the caller.
     let gap = unsafe { p.prev_size() };
-    let new_len = align_up(nb.checked_add(gap + SIZE_SZ)?, sys::page_size());
+    let Some(new_len) = nb.checked_add(gap + SIZE_SZ) else {
+        return Ok(None);
+    };
+    let new_len = align_up(new_len, sys::page_size());
     if new_len == len {
-        return Some(p);
+        return Ok(Some(p));
     }
     trace(format_args!(
-        "mremap {start:p} {len:#x} -> {new_len:#x}  realloc of an mmap'd chunk"
+        "mremap {start:#x} {len:#x} -> {new_len:#x}  realloc of an mmap'd chunk"
     ));
     // SAFETY: the mapping is this chunk's alone.
-    let moved = unsafe { registry::remap(start, len, new_len)? };
+    let Some(moved) = (unsafe { registry::remap(start as *mut u8, len, new_len) })? else {
+        return Ok(None);
+    };
     let q = Chunk::from_ptr(moved.wrapping_add(gap));
     // SAFETY: the header moved with the mapping.
     unsafe { q.set_head((new_len - gap) | IS_MMAPPED) };
     tunables::note_mremap(len, new_len);
-    Some(q)
+    Ok(Some(q))
+}
+
+/// A chunk of at least `nb` bytes whose user pointer is `align`-aligned, in
+/// a mapping of its own recorded without the registry's lock (in
+/// `registry::ESCAPED`): for a thread that must not wait for a fork (see
+/// the `lock` module). `None` if the kernel refuses or the side table is
+/// full.
+pub fn map_chunk_unlocked(nb: usize, align: usize) -> Option<Chunk> {
+    let extra = if align > crate::chunk::MALLOC_ALIGNMENT {
+        align
+    } else {
+        0
+    };
+    let len = align_up(nb.checked_add(SIZE_SZ + extra)?, sys::page_size());
+    trace(format_args!(
+        "mmap {len:#x}  a chunk of its own for a {nb}-byte chunk (a fork holds the arena)"
+    ));
+    let base = sys::map_rw(len)? as usize;
+    // The user pointer (chunk + 16) aligned; the gap before the chunk is
+    // recorded in prev_size, as memalign does for mmap'd chunks.
+    let mem = align_up(
+        base + crate::chunk::CHUNK_HDR_SZ,
+        align.max(crate::chunk::MALLOC_ALIGNMENT),
+    );
+    let gap = mem - crate::chunk::CHUNK_HDR_SZ - base;
+    if !registry::escaped_insert(base, len) {
+        // SAFETY: the mapping was made just above and is unused.
+        unsafe { sys::unmap(base as *mut u8, len) };
+        return None;
+    }
+    let p = Chunk::from_ptr((base + gap) as *mut u8);
+    // SAFETY: the header lies inside the mapping we just made.
+    unsafe {
+        p.set_prev_size(gap);
+        p.set_head((len - gap) | IS_MMAPPED);
+    }
+    tunables::note_mmap(len);
+    Some(p)
 }
 
 /// The record of every mapping behind an mmap'd chunk: an open-addressing
@@ -150,9 +209,12 @@ pub unsafe fn remap_chunk(p: Chunk, nb: usize) -> Option<Chunk> {
 /// (zero pages until used, and no system call); beyond three quarters full
 /// the table moves to a bigger mapping of its own.
 pub mod registry {
-    use crate::lock::Lock;
+    use super::Busy;
+    use crate::lock::{Got, Lock};
     use crate::sys;
     use core::cell::UnsafeCell;
+    use core::sync::atomic::AtomicUsize;
+    use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 
     pub(crate) const EMPTY: usize = 0;
     /// A removed entry: probing goes on past it.
@@ -193,11 +255,33 @@ pub mod registry {
         first: UnsafeCell::new([[0; 2]; STATIC_SLOTS]),
     };
 
-    /// Runs `f` on the table with the lock held.
+    /// Runs `f` on the table with the lock held, or returns `Busy` (nothing
+    /// done) when another thread's fork holds the lock. The forking thread
+    /// borrows the lock it holds (see the `lock` module).
+    fn try_with<R>(f: impl FnOnce(&mut Table) -> R) -> Result<R, Busy> {
+        match SHARED.lock.lock_unless_forking() {
+            Got::Forking => Err(Busy),
+            got => Ok(run(got == Got::Taken, f)),
+        }
+    }
+
+    /// `try_with`, waiting for a fork: for `insert`, which runs under an
+    /// arena lock (a fork takes that first, so never holds this one then),
+    /// and for the fork handlers' own frees.
     fn with<R>(f: impl FnOnce(&mut Table) -> R) -> R {
-        // Borrowed by an atfork handler in the forking thread, which holds
-        // it already (see `Lock::lock_or_borrow`): not unlocked here.
-        let took = SHARED.lock.lock_or_borrow();
+        let taken = match SHARED.lock.lock_unless_forking() {
+            Got::Forking => {
+                SHARED.lock.lock();
+                true
+            }
+            got => got == Got::Taken,
+        };
+        run(taken, f)
+    }
+
+    /// Runs `f` on the table, whose lock the caller holds; unlocks it after
+    /// if `taken` (not if borrowed).
+    fn run<R>(taken: bool, f: impl FnOnce(&mut Table) -> R) -> R {
         // SAFETY: the lock is held, so this is the only reference.
         let t = unsafe { &mut *SHARED.table.get() };
         if t.slots.is_null() {
@@ -205,7 +289,7 @@ pub mod registry {
             t.cap = STATIC_SLOTS;
         }
         let r = f(t);
-        if took {
+        if taken {
             SHARED.lock.unlock();
         }
         r
@@ -238,13 +322,15 @@ pub mod registry {
             None
         }
 
-        /// Drops the record of the mapping at `start`, if any.
-        fn forget(&mut self, start: usize) {
-            if let Some(i) = self.find(start) {
-                // SAFETY: i < cap.
-                unsafe { (*self.slot(i))[0] = GONE };
-                self.live -= 1;
-            }
+        /// Drops the record of the mapping at `start`, if any (true).
+        fn forget(&mut self, start: usize) -> bool {
+            let Some(i) = self.find(start) else {
+                return false;
+            };
+            // SAFETY: i < cap.
+            unsafe { (*self.slot(i))[0] = GONE };
+            self.live -= 1;
+            true
         }
 
         /// Records a pair; there must be room (`room`).
@@ -324,28 +410,123 @@ pub mod registry {
     /// # Safety
     /// `[start, start + len)` must be a whole recorded mapping that the
     /// caller owns.
-    pub unsafe fn remap(start: *mut u8, len: usize, new_len: usize) -> Option<*mut u8> {
-        with(|t| {
+    pub unsafe fn remap(
+        start: *mut u8,
+        len: usize,
+        new_len: usize,
+    ) -> Result<Option<*mut u8>, Busy> {
+        let done = try_with(|t| {
             if !t.room() {
                 return None;
             }
             // SAFETY: forwarded from the caller.
             let moved = unsafe { sys::remap(start, len, new_len)? };
-            t.forget(start as usize);
+            if !t.forget(start as usize) {
+                escaped_take(start as usize, len);
+            }
             t.put(moved as usize, new_len);
             Some(moved)
+        });
+        if done.is_ok() || escaped_len(start as usize) != Some(len) {
+            return done;
+        }
+        // A fork holds the lock, and the mapping is one made around a fork:
+        // its record moves without the lock (the caller owns the mapping,
+        // so nobody else touches that record meanwhile).
+        escaped_take(start as usize, len);
+        // SAFETY: forwarded from the caller.
+        let moved = unsafe { sys::remap(start, len, new_len) };
+        let (at, at_len) = match moved {
+            Some(m) => (m, new_len),
+            None => (start, len),
+        };
+        if !escaped_insert(at as usize, at_len) {
+            // The side table filled up meanwhile: the mapping stays the
+            // caller's, unrecorded; wait for the lock to record it.
+            with(|t| {
+                if t.room() {
+                    t.put(at as usize, at_len)
+                }
+            });
+        }
+        Ok(moved)
+    }
+
+    /// The recorded length of the mapping at `start`. One made around a
+    /// fork is found without the lock, so also while a fork holds it.
+    pub fn length_of(start: usize) -> Result<Option<usize>, Busy> {
+        if let Some(len) = escaped_len(start) {
+            return Ok(Some(len));
+        }
+        // SAFETY: i < cap.
+        try_with(|t| t.find(start).map(|i| unsafe { (*t.slot(i))[1] }))
+    }
+
+    /// Forgets the mapping at `start` if it is recorded with length `len`:
+    /// true if it was. As `length_of`, one made around a fork needs no lock.
+    pub fn take(start: usize, len: usize) -> Result<bool, Busy> {
+        if escaped_take(start, len) {
+            return Ok(true);
+        }
+        try_with(|t| match t.find(start) {
+            // SAFETY: i < cap.
+            Some(i) if unsafe { (*t.slot(i))[1] } == len => t.forget(start),
+            _ => false,
         })
     }
 
-    /// The recorded length of the mapping at `start`.
-    pub fn length_of(start: usize) -> Option<usize> {
-        // SAFETY: i < cap.
-        with(|t| t.find(start).map(|i| unsafe { (*t.slot(i))[1] }))
+    /// Mappings recorded while a fork held the lock (`map_chunk_unlocked`),
+    /// each slot `(start, length)`, claimed by a compare-and-swap of its
+    /// start: no lock, so a thread never waits for the fork. Looked up when
+    /// the table misses; a slot is freed with the mapping.
+    static ESCAPED: [[AtomicUsize; 2]; ESCAPED_SLOTS] =
+        [const { [AtomicUsize::new(0), AtomicUsize::new(0)] }; ESCAPED_SLOTS];
+    const ESCAPED_SLOTS: usize = 4096;
+    /// How many slots of `ESCAPED` are taken: while none is, lookups skip it.
+    static ESCAPED_LIVE: AtomicUsize = AtomicUsize::new(0);
+
+    /// The slots of `ESCAPED` in the order a search for `start` visits
+    /// them: from its hash on, round the table.
+    fn escaped_slots(start: usize) -> impl Iterator<Item = &'static [AtomicUsize; 2]> {
+        let first = home(start, ESCAPED_SLOTS);
+        (0..ESCAPED_SLOTS).map(move |i| &ESCAPED[(first + i) % ESCAPED_SLOTS])
     }
 
-    /// Forgets the mapping at `start`.
-    pub fn remove(start: usize) {
-        with(|t| t.forget(start))
+    /// Records a mapping in `ESCAPED`; false if it is full.
+    pub fn escaped_insert(start: usize, len: usize) -> bool {
+        ESCAPED_LIVE.fetch_add(1, SeqCst);
+        for [s, l] in escaped_slots(start) {
+            if s.compare_exchange(0, start, Acquire, Relaxed).is_ok() {
+                l.store(len, Release);
+                return true;
+            }
+        }
+        ESCAPED_LIVE.fetch_sub(1, SeqCst);
+        false
+    }
+
+    fn escaped_len(start: usize) -> Option<usize> {
+        if ESCAPED_LIVE.load(SeqCst) == 0 {
+            return None;
+        }
+        escaped_slots(start)
+            .find(|[s, _]| s.load(Acquire) == start)
+            .map(|[_, l]| l.load(Acquire))
+    }
+
+    fn escaped_take(start: usize, len: usize) -> bool {
+        if ESCAPED_LIVE.load(SeqCst) == 0 {
+            return false;
+        }
+        for [s, l] in escaped_slots(start) {
+            if s.load(Acquire) == start && l.load(Acquire) == len {
+                l.store(0, Relaxed);
+                s.store(0, Release);
+                ESCAPED_LIVE.fetch_sub(1, SeqCst);
+                return true;
+            }
+        }
+        false
     }
 
     /// Calls `f(start, length)` for every mapping, with the lock held (`f`
@@ -365,12 +546,21 @@ pub mod registry {
             }
         }
         SHARED.lock.unlock();
+        for [s, l] in &ESCAPED {
+            let (k, v) = (s.load(Acquire), l.load(Acquire));
+            if k != 0 && v != 0 {
+                f(k, v);
+            }
+        }
         true
     }
 
     /// Fork: held across `fork`, released in the parent, reset in the child.
     pub fn lock_for_fork() {
         SHARED.lock.lock();
+    }
+    pub fn mark_forking() {
+        SHARED.lock.mark_forking();
     }
     pub fn unlock_after_fork() {
         SHARED.lock.unlock();

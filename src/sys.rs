@@ -182,14 +182,28 @@ pub fn single_threaded() -> bool {
 /// Sleeps while `*word == expected` (FUTEX_WAIT_PRIVATE); spurious wake-ups
 /// are the caller's to handle.
 pub fn futex_wait(word: &AtomicU32, expected: u32) {
-    // SAFETY: the futex word is a live, aligned u32 for the whole call.
+    futex_wait_for(word, expected, None);
+}
+
+/// `futex_wait` for at most `ns` nanoseconds (`None`: no limit).
+pub fn futex_wait_for(word: &AtomicU32, expected: u32, ns: Option<u64>) {
+    let limit = ns.map(|ns| libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+    });
+    let limit_ptr = match &limit {
+        Some(t) => t as *const libc::timespec,
+        None => core::ptr::null(),
+    };
+    // SAFETY: the futex word is a live, aligned u32 for the whole call; the
+    // timeout, if any, lives on this stack frame across the call.
     unsafe {
         libc::syscall(
             libc::SYS_futex,
             word.as_ptr(),
             libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
             expected,
-            core::ptr::null::<libc::timespec>(),
+            limit_ptr,
         );
     }
 }
@@ -203,6 +217,19 @@ pub fn futex_wake_one(word: &AtomicU32) {
             word.as_ptr(),
             libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
             1,
+        );
+    }
+}
+
+/// Wakes every thread sleeping on `word`.
+pub fn futex_wake_all(word: &AtomicU32) {
+    // SAFETY: as in `futex_wait`.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
         );
     }
 }

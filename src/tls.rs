@@ -29,7 +29,9 @@ pub struct ThreadState {
     /// The thread's kernel id, fetched on first need (0 until then). Lock
     /// words hold it, so a dump can name an arena's lock holder.
     pub tid: u32,
-    _pad: u32,
+    /// The fork (`lock::FORK_GEN`) whose locks this thread has stopped
+    /// waiting for (see the `lock` module): it goes around them at once.
+    pub fork_given_up: u32,
     /// Links in the registry of threads with a tcache.
     pub next: *mut ThreadState,
     pub prev: *mut ThreadState,
@@ -83,7 +85,7 @@ pub fn thread_state() -> *mut ThreadState {
                 tcache: core::ptr::null_mut(),
                 arena: core::ptr::null_mut(),
                 tid: 0,
-                _pad: 0,
+                fork_given_up: 0,
                 next: core::ptr::null_mut(),
                 prev: core::ptr::null_mut(),
             })

@@ -1048,9 +1048,14 @@ fn check_own_tcache(regions: &Regions) -> Check<usize> {
 
 /// Checks every arena (locking each in turn; the caller must hold none),
 /// the calling thread's tcache, and, while the process has one thread, the
-/// mmap'd-chunk statistics against the record of mappings.
+/// mmap'd-chunk statistics against the record of mappings. While another
+/// thread's fork holds the arenas it checks only the arena lists and
+/// returns empty totals.
 pub fn check_all() -> Result<Totals, Fault> {
     arenas::check_lists().or_else(|(what, addr)| fault(what, addr))?;
+    // Another thread's fork holds the arenas (see the `lock` module): this
+    // thread must not wait for them, and checks nothing this time.
+    let mut forking = false;
     let mut result = Ok(());
     let mut regions = Regions {
         r: [(0, 0); 128],
@@ -1062,7 +1067,10 @@ pub fn check_all() -> Result<Totals, Fault> {
             return;
         }
         // SAFETY: arenas live for the whole process.
-        let g = unsafe { arena::lock(a) };
+        let Some(g) = (unsafe { arena::lock_unless_forking(a) }) else {
+            forking = true;
+            return;
+        };
         match Ctx::new(&g, false) {
             Ok(ctx) => {
                 if matches!(ctx.extent, Extent::Unknown) {
@@ -1082,6 +1090,9 @@ pub fn check_all() -> Result<Totals, Fault> {
         }
     });
     result?;
+    if forking {
+        return Ok(Totals::default());
+    }
     let cached = check_own_tcache(&regions)?;
 
     let mut t = Totals::default();
@@ -1090,7 +1101,10 @@ pub fn check_all() -> Result<Totals, Fault> {
             return;
         }
         // SAFETY: arenas live for the whole process.
-        let g = unsafe { arena::lock(a) };
+        let Some(g) = (unsafe { arena::lock_unless_forking(a) }) else {
+            forking = true;
+            return;
+        };
         match check_locked(&g, true) {
             Ok(s) => {
                 t.arenas += 1;
@@ -1106,6 +1120,9 @@ pub fn check_all() -> Result<Totals, Fault> {
         }
     });
     result?;
+    if forking {
+        return Ok(Totals::default());
+    }
     if t.tcache_chunks != cached {
         // SAFETY: the calling thread's own state.
         let tc = unsafe { (*tls::thread_state()).tcache };

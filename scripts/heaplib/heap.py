@@ -207,6 +207,8 @@ def read_heap(mem, desc, chunks=False, light=False):
 
 
 def lock_holder(word):
+    if word == MARKED:
+        return MARKED
     tid = word & ~WAITERS & 0xFFFFFFFF
     return tid or None
 

@@ -231,8 +231,18 @@ for try in 1 2 3 4 5 6 7 8; do
     sleep 0.1
   done
   [ $started = 1 ] && break
-  kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null; pid=
-  echo "(port $port: server did not start, trying another)" >&2
+  # Not up: a port another program took (redis exits with status 1 and
+  # says so in its log) is tried again quietly, with the reason kept in
+  # tries.log; a server that died of a signal fails the comparison.
+  st=0
+  if kill -0 $pid 2>/dev/null; then kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null; st=slow
+  else wait $pid 2>/dev/null; st=$?; fi
+  pid=
+  echo "port $port: server did not start (status $st): $(tail -n 1 "$dir/log" 2>/dev/null)" >>"$dir/tries.log"
+  case $st in
+    1|slow) ;;
+    *) echo "(port $port: the server ended with status $st before it answered)" >&2 ;;
+  esac
 done
 if [ $started = 0 ]; then
   echo "redis-server did not start"; tail -n 20 "$dir/log" >&2; exit 1
