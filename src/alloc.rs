@@ -64,12 +64,25 @@ fn malloc_from_arena(nb: usize) -> Result<NonNull<u8>, Errno> {
 
 /// A chunk of `nb` bytes (user pointer `align`-aligned) for a thread that
 /// met a fork holding the arena locks it needed: a mapping of its own, made
-/// without waiting for any lock (see the `lock` module).
+/// without waiting for any lock (see the `lock` module). If none can be
+/// made or recorded (the side table is full), the thread waits for the
+/// fork after all and takes the chunk from its arena; that one is not
+/// zeroed, a fresh mapping is.
 #[cold]
 fn around_fork(nb: usize, align: usize) -> Result<NonNull<u8>, Errno> {
-    match mmapped::map_chunk_unlocked(nb, align) {
-        Some(p) => non_null(p.mem()),
-        None => Err(libc::ENOMEM),
+    loop {
+        if let Some(p) = mmapped::map_chunk_unlocked(nb, align) {
+            return non_null(p.mem());
+        }
+        arenas::wait_for_fork();
+        if let Some(av) = arenas::arena_get() {
+            let p = if align > MALLOC_ALIGNMENT {
+                av.memalign(align, nb)
+            } else {
+                av.malloc(nb)
+            };
+            return non_null(p);
+        }
     }
 }
 
@@ -299,14 +312,13 @@ pub fn calloc(n: usize, size: usize) -> Result<NonNull<u8>, Errno> {
     let bytes = n.checked_mul(size).ok_or(libc::ENOMEM)?;
     let nb = checked_request2size(bytes).ok_or(libc::ENOMEM)?;
     let (mem, dirty) = {
-        // A fresh mapping around a fork is zeroed already.
         let Some(av) = arenas::arena_get() else {
-            return around_fork(nb, 0);
+            return calloc_around_fork(nb);
         };
         match av.calloc(nb) {
             (p, _) if p.is_null() => match arenas::arena_get_retry(av) {
                 Some(av) => av.calloc(nb),
-                None => return around_fork(nb, 0),
+                None => return calloc_around_fork(nb),
             },
             got => got,
         }
@@ -314,6 +326,22 @@ pub fn calloc(n: usize, size: usize) -> Result<NonNull<u8>, Errno> {
     let mem = non_null(mem)?;
     // SAFETY: the chunk is ours and has at least `dirty` usable bytes.
     unsafe { core::ptr::write_bytes(mem.as_ptr(), 0, dirty) };
+    Ok(mem)
+}
+
+/// `around_fork` for calloc: a fresh mapping is zeroed already; a chunk
+/// from the arena (the side table was full) is zeroed here.
+#[cold]
+fn calloc_around_fork(nb: usize) -> Result<NonNull<u8>, Errno> {
+    let mem = around_fork(nb, 0)?;
+    let p = Chunk::from_mem(mem.as_ptr());
+    // SAFETY: a chunk just handed out to us, header readable; a heap
+    // chunk's user part is its size less the 8-byte header.
+    unsafe {
+        if !p.is_mmapped() {
+            core::ptr::write_bytes(mem.as_ptr(), 0, p.size() - SIZE_SZ);
+        }
+    }
     Ok(mem)
 }
 

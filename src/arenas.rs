@@ -450,6 +450,25 @@ pub unsafe fn free_to_arena(p: Chunk) {
     }
 }
 
+/// Sleeps until no other thread is forking (see `forking_elsewhere`).
+pub fn wait_for_fork() {
+    while forking_elsewhere() {
+        let pause = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000,
+        };
+        // SAFETY: a valid timespec. The system call, not libc's nanosleep,
+        // which is a cancellation point.
+        unsafe {
+            libc::syscall(
+                libc::SYS_nanosleep,
+                &pause,
+                core::ptr::null_mut::<libc::timespec>(),
+            )
+        };
+    }
+}
+
 /// Frees that met a fork holding the arena (or registry) lock they needed:
 /// a stack of chunks linked through their first user word, pushed without
 /// a lock. The fork handlers carry them out once the locks are let go (in

@@ -167,8 +167,7 @@ pub unsafe fn remap_chunk(p: Chunk, nb: usize) -> Result<Option<Chunk>, Busy> {
 /// A chunk of at least `nb` bytes whose user pointer is `align`-aligned, in
 /// a mapping of its own recorded without the registry's lock (in
 /// `registry::ESCAPED`): for a thread that must not wait for a fork (see
-/// the `lock` module). `None` if the kernel refuses or the side table is
-/// full.
+/// the `lock` module). `None` if the kernel refuses.
 pub fn map_chunk_unlocked(nb: usize, align: usize) -> Option<Chunk> {
     let extra = if align > crate::chunk::MALLOC_ALIGNMENT {
         align
@@ -213,8 +212,8 @@ pub mod registry {
     use crate::lock::{Got, Lock};
     use crate::sys;
     use core::cell::UnsafeCell;
-    use core::sync::atomic::AtomicUsize;
     use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+    use core::sync::atomic::{AtomicPtr, AtomicUsize};
 
     pub(crate) const EMPTY: usize = 0;
     /// A removed entry: probing goes on past it.
@@ -475,34 +474,82 @@ pub mod registry {
         })
     }
 
-    /// Mappings recorded while a fork held the lock (`map_chunk_unlocked`),
-    /// each slot `(start, length)`, claimed by a compare-and-swap of its
-    /// start: no lock, so a thread never waits for the fork. Looked up when
-    /// the table misses; a slot is freed with the mapping.
-    static ESCAPED: [[AtomicUsize; 2]; ESCAPED_SLOTS] =
-        [const { [AtomicUsize::new(0), AtomicUsize::new(0)] }; ESCAPED_SLOTS];
+    /// Mappings recorded while a fork held the lock (`map_chunk_unlocked`):
+    /// pages of slots `(start, length)`, each claimed by a compare-and-swap
+    /// of its start, so no thread waits for the fork. The first page is
+    /// static; when every page is full another is mapped and linked on
+    /// (pages are never given back). Looked up when a free or realloc
+    /// needs a record; a slot is freed with its mapping.
+    #[repr(C)]
+    struct EscapedPage {
+        slots: [[AtomicUsize; 2]; ESCAPED_SLOTS],
+        next: AtomicPtr<EscapedPage>,
+    }
     const ESCAPED_SLOTS: usize = 4096;
-    /// How many slots of `ESCAPED` are taken: while none is, lookups skip it.
+    static ESCAPED: EscapedPage = EscapedPage {
+        slots: [const { [AtomicUsize::new(0), AtomicUsize::new(0)] }; ESCAPED_SLOTS],
+        next: AtomicPtr::new(core::ptr::null_mut()),
+    };
+    /// How many slots are taken: while none is, lookups skip the pages.
     static ESCAPED_LIVE: AtomicUsize = AtomicUsize::new(0);
 
-    /// The slots of `ESCAPED` in the order a search for `start` visits
-    /// them: from its hash on, round the table.
-    fn escaped_slots(start: usize) -> impl Iterator<Item = &'static [AtomicUsize; 2]> {
-        let first = home(start, ESCAPED_SLOTS);
-        (0..ESCAPED_SLOTS).map(move |i| &ESCAPED[(first + i) % ESCAPED_SLOTS])
+    /// Every page, first to last.
+    fn escaped_pages() -> impl Iterator<Item = &'static EscapedPage> {
+        let mut page: *const EscapedPage = &ESCAPED;
+        core::iter::from_fn(move || {
+            // SAFETY: pages are the static one or mappings never unmapped,
+            // linked in once they are initialised (Release/Acquire).
+            let this = unsafe { page.as_ref() }?;
+            page = this.next.load(Acquire);
+            Some(this)
+        })
     }
 
-    /// Records a mapping in `ESCAPED`; false if it is full.
+    /// The slots in the order a search for `start` visits them: on each
+    /// page from its hash on, round the page.
+    fn escaped_slots(start: usize) -> impl Iterator<Item = &'static [AtomicUsize; 2]> {
+        let first = home(start, ESCAPED_SLOTS);
+        escaped_pages().flat_map(move |page| {
+            (0..ESCAPED_SLOTS).map(move |i| &page.slots[(first + i) % ESCAPED_SLOTS])
+        })
+    }
+
+    /// Records a mapping; false only if no page can be mapped for it.
     pub fn escaped_insert(start: usize, len: usize) -> bool {
         ESCAPED_LIVE.fetch_add(1, SeqCst);
-        for [s, l] in escaped_slots(start) {
-            if s.compare_exchange(0, start, Acquire, Relaxed).is_ok() {
-                l.store(len, Release);
-                return true;
+        loop {
+            for [s, l] in escaped_slots(start) {
+                if s.compare_exchange(0, start, Acquire, Relaxed).is_ok() {
+                    l.store(len, Release);
+                    return true;
+                }
+            }
+            if !escaped_grow() {
+                ESCAPED_LIVE.fetch_sub(1, SeqCst);
+                return false;
             }
         }
-        ESCAPED_LIVE.fetch_sub(1, SeqCst);
-        false
+    }
+
+    /// Links one more page on at the end (or finds that another thread
+    /// just did). False if the kernel gives no memory for it.
+    fn escaped_grow() -> bool {
+        let Some(mem) = sys::map_rw(size_of::<EscapedPage>()) else {
+            return false;
+        };
+        // A fresh mapping is zeroed: empty slots and a null `next`.
+        let new = mem.cast::<EscapedPage>();
+        let mut last: &EscapedPage = &ESCAPED;
+        loop {
+            match last
+                .next
+                .compare_exchange(core::ptr::null_mut(), new, Release, Acquire)
+            {
+                Ok(_) => return true,
+                // SAFETY: a linked page, never unmapped.
+                Err(next) => last = unsafe { &*next },
+            }
+        }
     }
 
     fn escaped_len(start: usize) -> Option<usize> {
@@ -546,7 +593,7 @@ pub mod registry {
             }
         }
         SHARED.lock.unlock();
-        for [s, l] in &ESCAPED {
+        for [s, l] in escaped_pages().flat_map(|page| page.slots.iter()) {
             let (k, v) = (s.load(Acquire), l.load(Acquire));
             if k != 0 && v != 0 {
                 f(k, v);
