@@ -4,7 +4,7 @@
 //! `realloc(p, 0)`) are `api`'s business; here a failure is `None` or an
 //! errno value.
 
-use crate::arena;
+use crate::arena::{self, Locked};
 use crate::arenas;
 use crate::check::misuse;
 use crate::chunk::*;
@@ -49,17 +49,23 @@ fn malloc_from_arena(nb: usize) -> Result<NonNull<u8>, Errno> {
     if unsafe { (*ts).tcache.is_null() && (*ts).arena != TORN_DOWN } {
         init_tcache(ts);
     }
-    let Some(av) = arenas::arena_get() else {
-        return around_fork(nb, 0);
-    };
-    let p = av.malloc(nb);
-    if !p.is_null() {
-        return non_null(p);
-    }
-    match arenas::arena_get_retry(av) {
-        Some(av) => non_null(av.malloc(nb)),
+    match in_arena(|av| av.malloc(nb), |p| p.is_null()) {
+        Some(p) => non_null(p),
         None => around_fork(nb, 0),
     }
+}
+
+/// Runs `f` in the thread's arena and, if it found no memory there
+/// (`missed`), once more in another arena; `None` when another thread's
+/// fork holds the arena to use (the caller goes around it: see the `lock`
+/// module).
+fn in_arena<T>(f: impl Fn(&Locked) -> T, missed: impl Fn(&T) -> bool) -> Option<T> {
+    let av = arenas::arena_get()?;
+    let got = f(&av);
+    if !missed(&got) {
+        return Some(got);
+    }
+    arenas::arena_get_retry(av).map(|av| f(&av))
 }
 
 /// A chunk of `nb` bytes (user pointer `align`-aligned) for a thread that
@@ -75,12 +81,14 @@ fn around_fork(nb: usize, align: usize) -> Result<NonNull<u8>, Errno> {
             return non_null(p.mem());
         }
         arenas::wait_for_fork();
-        if let Some(av) = arenas::arena_get() {
-            let p = if align > MALLOC_ALIGNMENT {
+        let from_arena = |av: &Locked| {
+            if align > MALLOC_ALIGNMENT {
                 av.memalign(align, nb)
             } else {
                 av.malloc(nb)
-            };
+            }
+        };
+        if let Some(p) = in_arena(from_arena, |p| p.is_null()) {
             return non_null(p);
         }
     }
@@ -92,16 +100,9 @@ fn init_tcache(ts: *mut ThreadState) {
     tcache::init_key();
     let nb = request2size(size_of::<Tcache>());
     // A fork under way: no cache for now, the next call makes it.
-    let Some(av) = arenas::arena_get() else {
+    let Some(p) = in_arena(|av| av.malloc(nb), |p| p.is_null()) else {
         return;
     };
-    let mut p = av.malloc(nb);
-    if p.is_null() {
-        let Some(av) = arenas::arena_get_retry(av) else {
-            return;
-        };
-        p = av.malloc(nb);
-    }
     if !p.is_null() {
         // SAFETY: a fresh chunk big enough for the cache; the thread's state
         // is its own.
@@ -195,7 +196,7 @@ pub unsafe fn free(mem: *mut u8) {
                 return;
             }
         }
-        arenas::free_to_arena(p);
+        arenas::free_or_defer(p);
     }
 }
 
@@ -204,11 +205,9 @@ pub unsafe fn free(mem: *mut u8) {
 #[cold]
 unsafe fn free_mmapped(p: Chunk) {
     let _errno = sys::KeepErrno::new();
-    // SAFETY: forwarded from the caller.
-    if unsafe { mmapped::free_chunk(p) }.is_err() {
-        // SAFETY: as above.
-        unsafe { arenas::defer_free(p) };
-    }
+    // SAFETY: forwarded from the caller; the chunk is checked against the
+    // registry of our mappings before it is unmapped.
+    unsafe { arenas::free_or_defer(p) };
 }
 
 /// `realloc` for a non-null pointer and a non-zero size.
@@ -248,7 +247,7 @@ pub unsafe fn realloc(mem: *mut u8, n: usize) -> Result<NonNull<u8>, Errno> {
         unsafe {
             core::ptr::copy_nonoverlapping(mem, new.as_ptr(), old_size - CHUNK_HDR_SZ);
             if mmapped::unmap_chunk(p).is_err() {
-                arenas::defer_free(p);
+                arenas::free_or_defer(p);
             }
         }
         return Ok(new);
@@ -281,7 +280,7 @@ pub unsafe fn realloc(mem: *mut u8, n: usize) -> Result<NonNull<u8>, Errno> {
     // the new block's; the blocks are distinct.
     unsafe {
         core::ptr::copy_nonoverlapping(mem, new.as_ptr(), old_size - SIZE_SZ);
-        arenas::free_to_arena(p);
+        arenas::free_or_defer(p);
     }
     Ok(new)
 }
@@ -303,7 +302,7 @@ unsafe fn move_around_fork(
     // SAFETY: both blocks are live and distinct; at most the smaller size.
     unsafe {
         core::ptr::copy_nonoverlapping(p.mem(), new.as_ptr(), usable.min(n));
-        arenas::defer_free(p);
+        arenas::free_or_defer(p);
     }
     Ok(new)
 }
@@ -311,17 +310,8 @@ unsafe fn move_around_fork(
 pub fn calloc(n: usize, size: usize) -> Result<NonNull<u8>, Errno> {
     let bytes = n.checked_mul(size).ok_or(libc::ENOMEM)?;
     let nb = checked_request2size(bytes).ok_or(libc::ENOMEM)?;
-    let (mem, dirty) = {
-        let Some(av) = arenas::arena_get() else {
-            return calloc_around_fork(nb);
-        };
-        match av.calloc(nb) {
-            (p, _) if p.is_null() => match arenas::arena_get_retry(av) {
-                Some(av) => av.calloc(nb),
-                None => return calloc_around_fork(nb),
-            },
-            got => got,
-        }
+    let Some((mem, dirty)) = in_arena(|av| av.calloc(nb), |(p, _)| p.is_null()) else {
+        return calloc_around_fork(nb);
     };
     let mem = non_null(mem)?;
     // SAFETY: the chunk is ours and has at least `dirty` usable bytes.
@@ -357,15 +347,8 @@ pub fn memalign(alignment: usize, n: usize) -> Result<NonNull<u8>, Errno> {
     }
     let alignment = alignment.max(MINSIZE).next_power_of_two();
     let nb = checked_request2size(n).ok_or(libc::ENOMEM)?;
-    let Some(av) = arenas::arena_get() else {
-        return around_fork(nb, alignment);
-    };
-    let p = av.memalign(alignment, nb);
-    if !p.is_null() {
-        return non_null(p);
-    }
-    match arenas::arena_get_retry(av) {
-        Some(av) => non_null(av.memalign(alignment, nb)),
+    match in_arena(|av| av.memalign(alignment, nb), |p| p.is_null()) {
+        Some(p) => non_null(p),
         None => around_fork(nb, alignment),
     }
 }

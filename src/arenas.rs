@@ -30,7 +30,7 @@
 
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize};
 
 use crate::arena::{self, Arena, Hold, Locked, main_arena};
 use crate::chunk::Chunk;
@@ -130,7 +130,9 @@ pub unsafe fn arena_for_chunk(p: Chunk) -> Option<*mut Arena> {
 /// `arena_get`.
 #[cold]
 fn arena_get2(avoid: *mut Arena) -> Option<Locked> {
-    if forking_elsewhere() {
+    let forking = FORK_HOLDER.load(SeqCst);
+    let forking_here = forking != 0 && forking == tls::current_tid();
+    if forking != 0 && !forking_here {
         return None;
     }
     if avoid.is_null() && is_initial_thread() {
@@ -149,7 +151,7 @@ fn arena_get2(avoid: *mut Arena) -> Option<Locked> {
         // SAFETY: arenas live for the whole process.
         return unsafe { arena::lock_unless_forking(a) };
     }
-    if FORK_HOLDER.load(Relaxed) == tls::current_tid() {
+    if forking_here {
         // An atfork handler allocating in the forking thread, which holds
         // every arena lock (see `before_fork`): it borrows one rather than
         // make an arena the fork handlers never locked.
@@ -418,54 +420,57 @@ fn flush_tcache() {
                         "tcache_thread_shutdown(): unaligned tcache chunk detected",
                     );
                 }
-                free_to_arena(Chunk::from_mem((*tc).get(idx)));
+                free_or_defer(Chunk::from_mem((*tc).get(idx)));
             }
         }
         // The cache itself was malloc'd: mmap'd when the threshold is tiny.
-        let own = Chunk::from_mem(tc.cast());
-        if own.is_mmapped() {
-            if crate::mmapped::free_chunk(own).is_err() {
-                defer_free(own);
-            }
-        } else {
-            free_to_arena(own);
-        }
+        free_or_defer(Chunk::from_mem(tc.cast()));
     }
 }
 
-/// Frees heap chunk `p` into the arena that owns it (taking its lock).
+/// Frees chunk `p` into the arena that owns it (taking its lock), or, if
+/// mmap'd, back to the kernel; later (`defer_free`) if another thread's
+/// fork holds the lock that needs.
 ///
 /// # Safety
-/// `p` is an in-use heap chunk (not mmap'd) given up by its user.
-pub unsafe fn free_to_arena(p: Chunk) {
+/// `p` is an in-use chunk given up by its user.
+pub unsafe fn free_or_defer(p: Chunk) {
     // SAFETY: forwarded from the caller.
+    if unsafe { !free_unless_forking(p) } {
+        // SAFETY: as above.
+        unsafe { defer_free(p) };
+    }
+}
+
+/// Frees chunk `p` now (true), unless another thread's fork holds the lock
+/// that needs (false: nothing done).
+///
+/// # Safety
+/// As for `free_or_defer`.
+unsafe fn free_unless_forking(p: Chunk) -> bool {
+    // SAFETY: forwarded from the caller.
+    if unsafe { p.is_mmapped() } {
+        // SAFETY: as above.
+        return unsafe { crate::mmapped::free_chunk(p) }.is_ok();
+    }
+    // SAFETY: as above.
     let Some(owner) = (unsafe { arena_for_chunk(p) }) else {
         crate::check::malloc_printerr("free(): invalid pointer");
     };
     // SAFETY: arenas live for the whole process.
     match unsafe { arena::lock_unless_forking(owner) } {
-        Some(av) => av.free_chunk(p),
-        // SAFETY: forwarded from the caller.
-        None => unsafe { defer_free(p) },
+        Some(av) => {
+            av.free_chunk(p);
+            true
+        }
+        None => false,
     }
 }
 
 /// Sleeps until no other thread is forking (see `forking_elsewhere`).
 pub fn wait_for_fork() {
     while forking_elsewhere() {
-        let pause = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 100_000,
-        };
-        // SAFETY: a valid timespec. The system call, not libc's nanosleep,
-        // which is a cancellation point.
-        unsafe {
-            libc::syscall(
-                libc::SYS_nanosleep,
-                &pause,
-                core::ptr::null_mut::<libc::timespec>(),
-            )
-        };
+        sys::sleep_ns(100_000);
     }
 }
 
@@ -480,12 +485,7 @@ static PENDING: AtomicPtr<u8> = AtomicPtr::new(null_mut());
 ///
 /// # Safety
 /// `p` is a live chunk given up by its user (heap or mmap'd).
-pub unsafe fn defer_free(p: Chunk) {
-    // An mmap'd chunk made around a fork is freed without a lock: at once.
-    // SAFETY: forwarded from the caller.
-    if unsafe { p.is_mmapped() } && unsafe { crate::mmapped::free_chunk(p) }.is_ok() {
-        return;
-    }
+unsafe fn defer_free(p: Chunk) {
     // SAFETY: forwarded from the caller.
     unsafe { push_pending(p) };
     // Either the fork handlers' `drain_pending` comes after the push (the
@@ -521,16 +521,8 @@ fn drain_pending() {
         unsafe {
             let next = mem.cast::<*mut u8>().read();
             let p = Chunk::from_mem(mem);
-            if p.is_mmapped() {
-                if crate::mmapped::free_chunk(p).is_err() {
-                    push_pending(p);
-                }
-            } else {
-                let owner = arena_for_chunk(p).unwrap_or(main_arena());
-                match arena::lock_unless_forking(owner) {
-                    Some(av) => av.free_chunk(p),
-                    None => push_pending(p),
-                }
+            if !free_unless_forking(p) {
+                push_pending(p);
             }
             mem = next;
         }
@@ -546,14 +538,11 @@ fn drain_pending() {
 /// address. Takes FREE_LIST_LOCK, so it must not be called with it held.
 pub fn check_lists() -> Result<(), (&'static str, usize)> {
     const MAX: usize = 4096;
+    // Walked only once the ring is known to come back to the main arena.
     let in_ring = |x: *mut Arena| {
         let mut found = false;
-        let mut n = 0;
-        for_each_arena(|a| {
-            found |= a == x;
-            n += 1;
-        });
-        found && n <= MAX
+        for_each_arena(|a| found |= a == x);
+        found
     };
     let mut n = 0;
     let mut looped = false;
@@ -644,14 +633,13 @@ unsafe extern "C" {
     fn _IO_list_unlock();
 }
 
-/// Whether the running fork took the locks (set by the prepare handler,
-/// read by the parent and child handlers of the same fork; glibc runs
-/// one fork's handlers at a time in a process with threads).
-static FORK_LOCKED: AtomicBool = AtomicBool::new(false);
+// Whether the running fork took the locks is whether FORK_HOLDER names a
+// thread: the prepare handler sets it after taking them, the parent and
+// child handlers of the same fork read it (glibc runs one fork's handlers
+// at a time in a process with threads) and clear it.
 
 extern "C" fn before_fork() {
     if sys::single_threaded() {
-        FORK_LOCKED.store(false, Relaxed);
         return;
     }
     // SAFETY: libio's recursive list lock; released in `after_fork_parent`,
@@ -661,7 +649,6 @@ extern "C" fn before_fork() {
     // SAFETY: arenas live for the whole process.
     for_each_arena(|a| unsafe { arena::mutex(a) }.lock());
     crate::mmapped::registry::lock_for_fork();
-    FORK_LOCKED.store(true, Relaxed);
     // Atfork handlers that run after ours may allocate in this thread
     // (it borrows the locks it holds); other threads must not wait for
     // these locks: they may hold one that fork takes after the handlers.
@@ -674,10 +661,9 @@ extern "C" fn before_fork() {
 }
 
 extern "C" fn after_fork_parent() {
-    if !FORK_LOCKED.load(Relaxed) {
+    if FORK_HOLDER.swap(0, SeqCst) == 0 {
         return;
     }
-    FORK_HOLDER.store(0, SeqCst);
     crate::mmapped::registry::unlock_after_fork();
     // SAFETY: before_fork locked every arena.
     for_each_arena(|a| unsafe { arena::mutex(a) }.unlock());
@@ -694,10 +680,9 @@ extern "C" fn after_fork_parent() {
 /// interrupted resumes in the child too.
 extern "C" fn after_fork_child() {
     tls::forget_tid();
-    if !FORK_LOCKED.load(Relaxed) {
+    if FORK_HOLDER.swap(0, SeqCst) == 0 {
         return;
     }
-    FORK_HOLDER.store(0, SeqCst);
     tls::registry::keep_only_self();
     crate::mmapped::registry::reset_in_child();
     FREE_LIST_LOCK.reset();

@@ -73,10 +73,15 @@ impl Lock {
         }
     }
 
-    /// Waits for the lock and takes it (true); with `unless_forking`, gives
-    /// up (false) once it sees a fork hold it.
+    /// Waits for the lock and takes it (`Got::Taken`). With
+    /// `unless_forking`, a lock a fork holds is borrowed by the forking
+    /// thread and given up on by any other (see `lock_unless_forking`).
     #[cold]
-    fn lock_contended(&self, me: u32, unless_forking: bool) -> bool {
+    fn lock_contended(&self, me: u32, unless_forking: bool) -> Got {
+        let v = self.0.load(Ordering::Relaxed);
+        if unless_forking && v & FORKING != 0 && v & !(WAITERS | FORKING) == me {
+            return Got::Borrowed;
+        }
         // FUTEX_WAIT fails with EAGAIN when the word changed before the
         // thread could sleep (the holder unlocked meanwhile): that must not
         // reach the caller's errno (free keeps errno).
@@ -90,7 +95,7 @@ impl Lock {
                     .compare_exchange(UNLOCKED, me, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
             {
-                return true;
+                return Got::Taken;
             }
         }
         loop {
@@ -102,34 +107,25 @@ impl Lock {
                     .compare_exchange(UNLOCKED, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
-                    return true;
+                    return Got::Taken;
                 }
                 continue;
             }
             // `mark_forking` changes the word before it wakes the sleepers,
             // so a thread cannot sleep through it here. A fork usually
-            // lets go within a millisecond or two: wait that long once
-            // (woken when it does), and only then give up.
-            if unless_forking && v & FORKING != 0 {
+            // lets go within a millisecond or two: wait that long once per
+            // fork (woken when it does), and only then give up.
+            let forking = unless_forking && v & FORKING != 0;
+            if forking {
                 let fork = FORK_GEN.load(Ordering::Relaxed);
                 let ts = tls::thread_state();
                 // SAFETY: the thread's own state.
-                if waited_for_fork || unsafe { (*ts).fork_given_up } == fork {
-                    // SAFETY: as above.
-                    unsafe { (*ts).fork_given_up = fork };
-                    return false;
+                unsafe {
+                    if waited_for_fork || (*ts).fork_given_up == fork {
+                        (*ts).fork_given_up = fork;
+                        return Got::Forking;
+                    }
                 }
-                waited_for_fork = true;
-                if v & WAITERS == 0
-                    && self
-                        .0
-                        .compare_exchange(v, v | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
-                        .is_err()
-                {
-                    continue;
-                }
-                sys::futex_wait_for(&self.0, v | WAITERS, Some(FORK_GRACE_NS));
-                continue;
             }
             if v & WAITERS == 0
                 && self
@@ -139,7 +135,8 @@ impl Lock {
             {
                 continue;
             }
-            sys::futex_wait(&self.0, v | WAITERS);
+            waited_for_fork |= forking;
+            sys::futex_wait(&self.0, v | WAITERS, forking.then_some(FORK_GRACE_NS));
         }
     }
 
@@ -156,20 +153,7 @@ impl Lock {
         {
             return Got::Taken;
         }
-        self.wait_unless_forking(me)
-    }
-
-    #[cold]
-    fn wait_unless_forking(&self, me: u32) -> Got {
-        let v = self.0.load(Ordering::Relaxed);
-        if v & FORKING != 0 && v & !(WAITERS | FORKING) == me {
-            return Got::Borrowed;
-        }
-        if self.lock_contended(me, true) {
-            Got::Taken
-        } else {
-            Got::Forking
-        }
+        self.lock_contended(me, true)
     }
 
     /// Called by the forking thread on each lock it holds, once it holds

@@ -179,18 +179,18 @@ pub fn single_threaded() -> bool {
     unsafe { core::ptr::read_volatile(&raw const __libc_single_threaded) != 0 }
 }
 
-/// Sleeps while `*word == expected` (FUTEX_WAIT_PRIVATE); spurious wake-ups
-/// are the caller's to handle.
-pub fn futex_wait(word: &AtomicU32, expected: u32) {
-    futex_wait_for(word, expected, None);
-}
-
-/// `futex_wait` for at most `ns` nanoseconds (`None`: no limit).
-pub fn futex_wait_for(word: &AtomicU32, expected: u32, ns: Option<u64>) {
-    let limit = ns.map(|ns| libc::timespec {
+fn timespec(ns: u64) -> libc::timespec {
+    libc::timespec {
         tv_sec: (ns / 1_000_000_000) as libc::time_t,
         tv_nsec: (ns % 1_000_000_000) as libc::c_long,
-    });
+    }
+}
+
+/// Sleeps while `*word == expected` (FUTEX_WAIT_PRIVATE), for at most `ns`
+/// nanoseconds (`None`: no limit); spurious wake-ups are the caller's to
+/// handle.
+pub fn futex_wait(word: &AtomicU32, expected: u32, ns: Option<u64>) {
+    let limit = ns.map(timespec);
     let limit_ptr = match &limit {
         Some(t) => t as *const libc::timespec,
         None => core::ptr::null(),
@@ -219,6 +219,20 @@ pub fn futex_wake_one(word: &AtomicU32) {
             1,
         );
     }
+}
+
+/// Sleeps `ns` nanoseconds, through the system call: libc's `nanosleep` is
+/// a cancellation point.
+pub fn sleep_ns(ns: u64) {
+    let t = timespec(ns);
+    // SAFETY: a valid timespec and no remainder to write.
+    unsafe {
+        libc::syscall(
+            libc::SYS_nanosleep,
+            &t,
+            core::ptr::null_mut::<libc::timespec>(),
+        )
+    };
 }
 
 /// Wakes every thread sleeping on `word`.
