@@ -8,7 +8,7 @@
 //! of unmapping someone else's memory, and the heap dump lists them all.
 
 use crate::check::misuse;
-use crate::chunk::{Chunk, IS_MMAPPED, SIZE_SZ, align_up};
+use crate::chunk::{CHUNK_HDR_SZ, Chunk, IS_MMAPPED, MALLOC_ALIGNMENT, SIZE_SZ, align_up};
 use crate::sys;
 use crate::text::trace;
 use crate::tunables::{self, DEFAULT_MMAP_THRESHOLD_MAX, MP};
@@ -20,31 +20,50 @@ pub fn map_chunk(nb: usize) -> Option<Chunk> {
     if MP.n_mmaps.load(Relaxed) >= MP.n_mmaps_max.load(Relaxed) {
         return None;
     }
-    let size = nb.checked_add(SIZE_SZ + sys::page_size() - 1)? & !(sys::page_size() - 1);
+    map_recorded(
+        nb,
+        MALLOC_ALIGNMENT,
+        format_args!("mmap threshold {}", tunables::mmap_threshold()),
+        registry::insert,
+    )
+}
+
+/// A chunk of at least `nb` bytes whose user pointer is `align`-aligned, at
+/// the start of a mapping of its own (the gap before it, if any, kept in
+/// `prev_size`, as memalign does for mmap'd chunks), recorded by `record`
+/// (start, length); `None` if the kernel refuses or there is no room to
+/// record it (then the mapping is undone).
+fn map_recorded(
+    nb: usize,
+    align: usize,
+    why: core::fmt::Arguments,
+    record: fn(usize, usize) -> bool,
+) -> Option<Chunk> {
+    let extra = if align > MALLOC_ALIGNMENT { align } else { 0 };
+    let len = align_up(nb.checked_add(SIZE_SZ + extra)?, sys::page_size());
     trace(format_args!(
-        "mmap {size:#x}  a chunk of its own for a {nb}-byte chunk (mmap threshold {})",
-        tunables::mmap_threshold()
+        "mmap {len:#x}  a chunk of its own for a {nb}-byte chunk ({why})"
     ));
-    let base = sys::map_rw(size)?;
-    if !registry::insert(base as usize, size) {
-        // No room to record it (out of memory): as if mmap had failed.
+    let base = sys::map_rw(len)? as usize;
+    let p = Chunk::from_mem(align_up(base + CHUNK_HDR_SZ, align) as *mut u8);
+    let gap = p.addr() - base;
+    if !record(base, len) {
         // SAFETY: the mapping was made just above and is unused.
-        unsafe { sys::unmap(base, size) };
+        unsafe { sys::unmap(base as *mut u8, len) };
         return None;
     }
-    let p = Chunk::from_ptr(base);
-    // SAFETY: the header lies at the start of the mapping we just made.
+    // SAFETY: the header lies inside the mapping we just made.
     unsafe {
-        p.set_prev_size(0);
-        p.set_head(size | IS_MMAPPED);
+        p.set_prev_size(gap);
+        p.set_head((len - gap) | IS_MMAPPED);
     }
-    tunables::note_mmap(size);
+    tunables::note_mmap(len);
     Some(p)
 }
 
 /// A fork in another thread holds the registry's lock (see the `lock`
 /// module): nothing was done; the caller goes around (see
-/// `arenas::defer_free`).
+/// `arenas::free_or_defer`).
 #[derive(Debug)]
 pub struct Busy;
 
@@ -164,41 +183,17 @@ pub unsafe fn remap_chunk(p: Chunk, nb: usize) -> Result<Option<Chunk>, Busy> {
     Ok(Some(q))
 }
 
-/// A chunk of at least `nb` bytes whose user pointer is `align`-aligned, in
-/// a mapping of its own recorded without the registry's lock (in
-/// `registry::ESCAPED`): for a thread that must not wait for a fork (see
-/// the `lock` module). `None` if the kernel refuses.
+/// An mmap'd chunk for a thread that must not wait for a fork (see the
+/// `lock` module): as `map_chunk`, but recorded without the registry's lock
+/// (in `registry::ESCAPED`), and with the user pointer `align`-aligned.
+/// `None` if the kernel refuses.
 pub fn map_chunk_unlocked(nb: usize, align: usize) -> Option<Chunk> {
-    let extra = if align > crate::chunk::MALLOC_ALIGNMENT {
-        align
-    } else {
-        0
-    };
-    let len = align_up(nb.checked_add(SIZE_SZ + extra)?, sys::page_size());
-    trace(format_args!(
-        "mmap {len:#x}  a chunk of its own for a {nb}-byte chunk (a fork holds the arena)"
-    ));
-    let base = sys::map_rw(len)? as usize;
-    // The user pointer (chunk + 16) aligned; the gap before the chunk is
-    // recorded in prev_size, as memalign does for mmap'd chunks.
-    let mem = align_up(
-        base + crate::chunk::CHUNK_HDR_SZ,
-        align.max(crate::chunk::MALLOC_ALIGNMENT),
-    );
-    let gap = mem - crate::chunk::CHUNK_HDR_SZ - base;
-    if !registry::escaped_insert(base, len) {
-        // SAFETY: the mapping was made just above and is unused.
-        unsafe { sys::unmap(base as *mut u8, len) };
-        return None;
-    }
-    let p = Chunk::from_ptr((base + gap) as *mut u8);
-    // SAFETY: the header lies inside the mapping we just made.
-    unsafe {
-        p.set_prev_size(gap);
-        p.set_head((len - gap) | IS_MMAPPED);
-    }
-    tunables::note_mmap(len);
-    Some(p)
+    map_recorded(
+        nb,
+        align.max(MALLOC_ALIGNMENT),
+        format_args!("a fork holds the arena"),
+        registry::escaped_insert,
+    )
 }
 
 /// The record of every mapping behind an mmap'd chunk: an open-addressing
