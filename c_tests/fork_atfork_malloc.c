@@ -96,13 +96,10 @@ int main(void) {
       continue;
     }
     forks++;
-    int st = 0;
-    pid_t w = test_waitpid_bounded(pid, &st, CHILD_TIMEOUT_MS);
-    if (w == 0) FAIL("child %d hung (killed after %d ms)", n, CHILD_TIMEOUT_MS);
-    else if (w < 0) FAIL("waitpid for child %d failed", n);
-    else if (WIFSIGNALED(st)) FAIL("child %d was killed by signal %d", n, WTERMSIG(st));
-    else if (WEXITSTATUS(st) == 5) FAIL("child %d: its atfork child handler's blocks went wrong", n);
-    else if (WEXITSTATUS(st) != 0) FAIL("child %d exited with status %d", n, WEXITSTATUS(st));
+    char why[64];
+    int code = test_wait_child(pid, CHILD_TIMEOUT_MS, why, sizeof why);
+    if (code == 5) FAIL("child %d: its atfork child handler's blocks went wrong", n);
+    else if (code) FAIL("child %d %s", n, why);
   }
   stop = 1;
   for (int i = 0; i < started; i++) pthread_join(t[i], NULL);

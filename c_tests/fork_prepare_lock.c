@@ -144,13 +144,10 @@ int main(int argc, char **argv) {
       continue;
     }
     forks++;
-    int st = 0;
-    pid_t w = test_waitpid_bounded(pid, &st, CHILD_TIMEOUT_MS);
-    if (w == 0) FAIL("child %d hung (killed after %d ms)", r, CHILD_TIMEOUT_MS);
-    else if (w < 0) FAIL("waitpid for child %d failed", r);
-    else if (WIFSIGNALED(st)) FAIL("child %d was killed by signal %d", r, WTERMSIG(st));
-    else if (WEXITSTATUS(st) == 10) FAIL("child %d found an inherited block changed", r);
-    else if (WEXITSTATUS(st) != 0) FAIL("child %d exited with status %d", r, WEXITSTATUS(st));
+    char why[64];
+    int code = test_wait_child(pid, CHILD_TIMEOUT_MS, why, sizeof why);
+    if (code == 10) FAIL("child %d found an inherited block changed", r);
+    else if (code) FAIL("child %d %s", r, why);
   }
   stop = 1;
   for (int i = 0; i < started; i++) pthread_join(t[i], NULL);

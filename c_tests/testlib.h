@@ -53,6 +53,10 @@
  *                                child was still running after ms (it is then
  *                                SIGKILLed and reaped), or -1; the child is
  *                                watched meanwhile; async-signal-safe
+ *   test_wait_child(pid, ms, why, n)
+ *                                the same, told in words: 0 when the child
+ *                                exited 0, else its exit status (or -1)
+ *                                with how it ended in why
  *   test_now()                   CLOCK_MONOTONIC in seconds
  */
 #ifndef TESTLIB_H
@@ -772,6 +776,29 @@ static inline TESTLIB_UNUSED pid_t test_waitpid_bounded(pid_t pid, int *status, 
   test_unwatch_child(pid);
   errno = saved;
   return r;
+}
+
+/* Waits for child pid at most timeout_ms (test_waitpid_bounded): 0 when it
+ * exited 0; otherwise how it ended, in why (n bytes: "hung (killed after
+ * N ms)", "was killed by signal S", "exited with status N", "could not be
+ * waited for"), and the return value is its exit status, or -1. */
+static inline TESTLIB_UNUSED int test_wait_child(pid_t pid, long timeout_ms, char *why, size_t n) {
+  int st = 0;
+  pid_t w = test_waitpid_bounded(pid, &st, timeout_ms);
+  if (w == 0) {
+    snprintf(why, n, "hung (killed after %ld ms)", timeout_ms);
+    return -1;
+  }
+  if (w < 0) {
+    snprintf(why, n, "could not be waited for");
+    return -1;
+  }
+  if (WIFSIGNALED(st)) {
+    snprintf(why, n, "was killed by signal %d", WTERMSIG(st));
+    return -1;
+  }
+  snprintf(why, n, "exited with status %d", WEXITSTATUS(st));
+  return WEXITSTATUS(st);
 }
 
 #ifndef __cplusplus
