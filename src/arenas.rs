@@ -447,6 +447,7 @@ pub unsafe fn free_or_defer(p: Chunk) {
 ///
 /// # Safety
 /// As for `free_or_defer`.
+#[inline(always)]
 unsafe fn free_unless_forking(p: Chunk) -> bool {
     // SAFETY: forwarded from the caller.
     if unsafe { p.is_mmapped() } {
