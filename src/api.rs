@@ -19,10 +19,10 @@
 //! In unit tests the names stay mangled, so the test harness keeps glibc's
 //! malloc and a bug here fails a test instead of crashing the harness.
 
-use crate::alloc;
-use crate::stats;
-use crate::sys;
-use crate::verify;
+use crate::os::sys;
+use crate::report::stats;
+use crate::report::verify;
+use crate::thread::alloc;
 use core::ffi::c_void;
 use core::ptr::{NonNull, null_mut};
 
@@ -98,13 +98,13 @@ export! {
 
     /// The heap dump (arenas, heaps, bins, tcache, totals) as text on `fd`.
     fn malloc_rs_dump(fd: i32) -> () {
-        crate::inspect::dump(fd)
+        crate::report::inspect::dump(fd)
     }
 
     /// Every chunk of every arena heap, one line each, on `fd` (the input
     /// of scripts/heap-map).
     fn malloc_rs_dump_chunks(fd: i32) -> () {
-        crate::inspect::dump_chunks(fd)
+        crate::report::inspect::dump_chunks(fd)
     }
 
     /// The allocator's state as XML on `fp`; `options` must be 0.

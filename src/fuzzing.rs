@@ -8,7 +8,7 @@
 //! memalign, malloc_trim), which slot, a size class (bin borders, the tcache
 //! limit, the mmap threshold) and an offset from it.
 
-use crate::{api, verify};
+use crate::{api, report::verify};
 
 const SIZES: [usize; 16] = [
     0,

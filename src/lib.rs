@@ -54,29 +54,18 @@ core::arch::global_asm!(
 #[cfg(not(any(test, feature = "fuzzing")))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
-    sys::write_all(2, b"ptmalloc-rs: internal error\n");
-    sys::abort()
+    os::sys::write_all(2, b"ptmalloc-rs: internal error\n");
+    os::sys::abort()
 }
 
-mod alloc;
 pub mod api;
 mod arena;
-mod arenas;
-mod bins;
-mod check;
 mod chunk;
-mod debuginfo;
-mod heap;
-mod inspect;
-mod lock;
-mod mmapped;
-mod stats;
-mod sys;
-mod tcache;
-mod text;
-mod tls;
-mod tunables;
-mod verify;
+mod config;
+mod os;
+mod report;
+mod startup;
+mod thread;
 
 /// The cargo-fuzz target's entry point (feature `fuzzing`, fuzz/ only).
 #[cfg(feature = "fuzzing")]
@@ -84,7 +73,3 @@ pub mod fuzzing;
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_layout;
-#[cfg(test)]
-mod tests_model;

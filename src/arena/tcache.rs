@@ -16,9 +16,9 @@
 
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use crate::check::malloc_printerr;
 use crate::chunk::{Chunk, MALLOC_ALIGNMENT, MINSIZE, is_aligned, protect_link};
-use crate::tunables::MP;
+use crate::config::tunables::MP;
+use crate::os::printerr::malloc_printerr;
 
 pub const TCACHE_MAX_BINS: usize = 64;
 /// Default entries per bin: 16, where glibc has 7. Measured with callgrind

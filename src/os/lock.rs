@@ -20,7 +20,7 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use crate::{sys, tls};
+use super::{sys, thread};
 
 #[repr(transparent)]
 pub struct Lock(AtomicU32);
@@ -63,7 +63,7 @@ impl Lock {
 
     #[inline]
     pub fn lock(&self) {
-        let me = tls::current_tid();
+        let me = thread::tid();
         if self
             .0
             .compare_exchange(UNLOCKED, me, Ordering::Acquire, Ordering::Relaxed)
@@ -118,11 +118,11 @@ impl Lock {
             let forking = unless_forking && v & FORKING != 0;
             if forking {
                 let fork = FORK_GEN.load(Ordering::Relaxed);
-                let ts = tls::thread_state();
+                let kt = thread::kernel_thread();
                 // SAFETY: the thread's own state.
                 unsafe {
-                    if waited_for_fork || (*ts).fork_given_up == fork {
-                        (*ts).fork_given_up = fork;
+                    if waited_for_fork || (*kt).fork_given_up == fork {
+                        (*kt).fork_given_up = fork;
                         return Got::Forking;
                     }
                 }
@@ -145,7 +145,7 @@ impl Lock {
     /// rather than wait.
     #[inline]
     pub fn lock_unless_forking(&self) -> Got {
-        let me = tls::current_tid();
+        let me = thread::tid();
         if self
             .0
             .compare_exchange(UNLOCKED, me, Ordering::Acquire, Ordering::Relaxed)
@@ -170,7 +170,7 @@ impl Lock {
         self.0
             .compare_exchange(
                 UNLOCKED,
-                tls::current_tid(),
+                thread::tid(),
                 Ordering::Acquire,
                 Ordering::Relaxed,
             )

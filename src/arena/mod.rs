@@ -32,17 +32,16 @@ use core::cell::UnsafeCell;
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use crate::bins::*;
-use crate::check::{malloc_printerr, misuse};
+use crate::arena::tcache::{Tcache, csize2tidx};
+use crate::chunk::bins::*;
 use crate::chunk::*;
-use crate::heap::{self, HeapInfo};
-use crate::lock::{Got, Lock};
-use crate::mmapped;
-use crate::sys;
-use crate::tcache::{Tcache, csize2tidx};
-use crate::text::trace;
-use crate::tls;
-use crate::tunables::{self, MP, PERTURB_BYTE};
+use crate::config::tunables::{self, MP, PERTURB_BYTE};
+use crate::os::lock::{Got, Lock};
+use crate::os::printerr::{malloc_printerr, misuse};
+use crate::os::sys;
+use crate::os::text::trace;
+use crate::thread::tls;
+use heap::HeapInfo;
 
 /// `flags` bit: the arena's memory is not one contiguous brk region.
 pub const NONCONTIGUOUS_BIT: i32 = 2;
@@ -2022,3 +2021,7 @@ fn free_perturb(mem: *mut u8, n: usize) {
         unsafe { core::ptr::write_bytes(mem, b, n) };
     }
 }
+
+pub mod heap;
+pub mod mmapped;
+pub mod tcache;

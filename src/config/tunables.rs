@@ -72,16 +72,16 @@ pub static MP: Params = Params {
     mmapped_mem: AtomicUsize::new(0),
     max_mmapped_mem: AtomicUsize::new(0),
     sbrk_base: AtomicUsize::new(0),
-    tcache_bins: AtomicUsize::new(crate::tcache::TCACHE_MAX_BINS),
-    tcache_max_bytes: AtomicUsize::new(crate::tcache::TCACHE_MAX_BYTES),
-    tcache_count: AtomicUsize::new(crate::tcache::TCACHE_FILL_COUNT),
+    tcache_bins: AtomicUsize::new(crate::arena::tcache::TCACHE_MAX_BINS),
+    tcache_max_bytes: AtomicUsize::new(crate::arena::tcache::TCACHE_MAX_BYTES),
+    tcache_count: AtomicUsize::new(crate::arena::tcache::TCACHE_FILL_COUNT),
     tcache_unsorted_limit: AtomicUsize::new(0),
 };
 
 const _: () = assert!(core::mem::size_of::<Params>() == 0x88);
 
 /// Largest chunk size that goes to a fastbin (M_MXFAST rounded as glibc does).
-pub static GLOBAL_MAX_FAST: AtomicUsize = AtomicUsize::new(crate::bins::DEFAULT_MXFAST);
+pub static GLOBAL_MAX_FAST: AtomicUsize = AtomicUsize::new(crate::chunk::bins::DEFAULT_MXFAST);
 /// M_PERTURB: when non-zero, new memory is filled with `!byte` and freed
 /// memory with `byte`.
 pub static PERTURB_BYTE: AtomicU8 = AtomicU8::new(0);
@@ -129,7 +129,7 @@ pub fn note_mremap(old: usize, new: usize) {
 const MAX_TCACHE_COUNT: usize = u16::MAX as usize;
 
 pub fn set_mxfast(value: usize) -> bool {
-    if value > crate::bins::MAX_FAST_SIZE {
+    if value > crate::chunk::bins::MAX_FAST_SIZE {
         return false;
     }
     let chunk = if value == 0 {
@@ -182,11 +182,11 @@ pub fn set_arena_max(value: usize) -> bool {
 }
 
 pub fn set_tcache_max(value: usize) -> bool {
-    if value > crate::tcache::TCACHE_MAX_BYTES {
+    if value > crate::arena::tcache::TCACHE_MAX_BYTES {
         return false;
     }
     MP.tcache_max_bytes.store(value, Relaxed);
-    let bins = crate::tcache::csize2tidx(crate::chunk::request2size(value)) + 1;
+    let bins = crate::arena::tcache::csize2tidx(crate::chunk::request2size(value)) + 1;
     MP.tcache_bins.store(bins, Relaxed);
     true
 }
@@ -230,7 +230,7 @@ pub fn mallopt(param: i32, value: i32) -> bool {
         M_ARENA_TEST if value > 0 => set_arena_test(size),
         M_ARENA_MAX if value > 0 => set_arena_max(size),
         M_CHECK_ACTION => {
-            crate::check::set_check_action(value as u32);
+            crate::os::printerr::set_check_action(value as u32);
             true
         }
         _ => true, // unknown parameters are ignored
@@ -364,7 +364,7 @@ static TUNABLES: [Tunable; 13] = [
         name: b"check",
         alias: b"MALLOC_CHECK_",
         range: Range::Int(0, 3),
-        set: |v| crate::check::set_check_action(v as u32),
+        set: |v| crate::os::printerr::set_check_action(v as u32),
     },
 ];
 
@@ -503,7 +503,7 @@ fn read_environment_now() {
         return;
     }
     if env_value(b"PTMALLOC_RS_TRACE").is_some_and(|v| !v.is_empty() && v != b"0") {
-        crate::text::TRACE.store(true, Relaxed);
+        crate::os::text::TRACE.store(true, Relaxed);
     }
     if env_value(b"PTMALLOC_RS_CHECK_HEAP").is_some_and(|v| !v.is_empty() && v != b"0") {
         CHECK_HEAP.store(true, Relaxed);

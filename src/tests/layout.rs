@@ -12,14 +12,14 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 
 use crate::arena::Arena;
+use crate::arena::heap::HeapInfo;
+use crate::arena::mmapped::registry::{self, Shared, Table};
+use crate::arena::tcache::{Entry, Tcache};
 use crate::chunk::Chunk;
-use crate::debuginfo::{self, DEBUG_INFO, DebugInfo, LAYOUT, layout_hash};
-use crate::heap::HeapInfo;
-use crate::lock::Lock;
-use crate::mmapped::registry::{self, Shared, Table};
-use crate::tcache::{Entry, Tcache};
-use crate::tls::ThreadState;
-use crate::tunables::Params;
+use crate::config::tunables::Params;
+use crate::os::lock::Lock;
+use crate::report::debuginfo::{self, DEBUG_INFO, DebugInfo, LAYOUT, layout_hash};
+use crate::thread::tls::ThreadState;
 
 /// The file's entries: "struct NAME", "field NAME.FIELD", "const NAME" or
 /// "version" -> the numbers that follow.
@@ -173,28 +173,34 @@ fn expected() -> BTreeMap<String, Vec<u64>> {
     let consts: [(&str, u64); 25] = [
         ("DEBUG_MAGIC", debuginfo::MAGIC),
         ("NONCONTIGUOUS_BIT", crate::arena::NONCONTIGUOUS_BIT as u64),
-        ("NFASTBINS", crate::bins::NFASTBINS as u64),
-        ("NBINS", crate::bins::NBINS as u64),
-        ("NSMALLBINS", crate::bins::NSMALLBINS as u64),
-        ("MIN_LARGE_SIZE", crate::bins::MIN_LARGE_SIZE as u64),
+        ("NFASTBINS", crate::chunk::bins::NFASTBINS as u64),
+        ("NBINS", crate::chunk::bins::NBINS as u64),
+        ("NSMALLBINS", crate::chunk::bins::NSMALLBINS as u64),
+        ("MIN_LARGE_SIZE", crate::chunk::bins::MIN_LARGE_SIZE as u64),
         ("LOCK_WAITERS", lock_waiter_bits()),
-        ("LOCK_MARKED", crate::lock::MARKED as u64),
-        ("HEAP_MAX_SIZE", crate::heap::HEAP_MAX_SIZE as u64),
+        ("LOCK_MARKED", crate::os::lock::MARKED as u64),
+        ("HEAP_MAX_SIZE", crate::arena::heap::HEAP_MAX_SIZE as u64),
         ("CHUNK_HDR_SZ", crate::chunk::CHUNK_HDR_SZ as u64),
         ("MALLOC_ALIGNMENT", crate::chunk::MALLOC_ALIGNMENT as u64),
         ("MINSIZE", crate::chunk::MINSIZE as u64),
         ("PREV_INUSE", crate::chunk::PREV_INUSE as u64),
         ("IS_MMAPPED", crate::chunk::IS_MMAPPED as u64),
         ("NON_MAIN_ARENA", crate::chunk::NON_MAIN_ARENA as u64),
-        ("TCACHE_MAX_BINS", crate::tcache::TCACHE_MAX_BINS as u64),
+        (
+            "TCACHE_MAX_BINS",
+            crate::arena::tcache::TCACHE_MAX_BINS as u64,
+        ),
         ("MMAPPED_EMPTY", registry::EMPTY as u64),
         ("MMAPPED_GONE", registry::GONE as u64),
         ("DUMP_LIST_LIMIT", crate::arena::DUMP_LIST_LIMIT as u64),
         (
             "TCACHE_WALK_LIMIT",
-            crate::inspect::TCACHE_WALK_LIMIT as u64,
+            crate::report::inspect::TCACHE_WALK_LIMIT as u64,
         ),
-        ("THREAD_LIST_LIMIT", crate::tls::registry::LIST_LIMIT as u64),
+        (
+            "THREAD_LIST_LIMIT",
+            crate::thread::tls::registry::LIST_LIMIT as u64,
+        ),
         // Sizes the scripts take from these rather than from a field:
         ("SIZE_SZ", crate::chunk::SIZE_SZ as u64),
         ("TCACHE_COUNT_SIZE", count_size as u64),
@@ -239,14 +245,14 @@ fn the_descriptor_points_at_the_statics_and_hashes_the_layout() {
     assert_eq!(d.size as usize, size_of::<DebugInfo>());
     assert_eq!(d.layout_hash, layout_hash(LAYOUT));
     assert_eq!(d.main_arena, crate::arena::main_arena().cast_const().cast());
-    assert_eq!(d.mp, (&raw const crate::tunables::MP).cast());
+    assert_eq!(d.mp, (&raw const crate::config::tunables::MP).cast());
     assert_eq!(
         d.thread_list_head,
-        (&raw const crate::tls::registry::HEAD).cast()
+        (&raw const crate::thread::tls::registry::HEAD).cast()
     );
     assert_eq!(
         d.thread_list_lock,
-        (&raw const crate::tls::registry::REGISTRY_LOCK).cast()
+        (&raw const crate::thread::tls::registry::REGISTRY_LOCK).cast()
     );
     assert_eq!(d.mmapped_registry, (&raw const registry::SHARED).cast());
 }
@@ -298,10 +304,10 @@ fn a_registered_thread_is_found_through_the_layout() {
     std::thread::spawn(|| {
         let file = parse(LAYOUT);
         let off = |k: &str| file[k][0];
-        crate::tls::registry::join();
-        let me = crate::tls::thread_state() as usize;
-        let tid = crate::tls::current_tid();
-        crate::tls::registry::REGISTRY_LOCK.lock();
+        crate::thread::tls::registry::join();
+        let me = crate::thread::tls::thread_state() as usize;
+        let tid = crate::os::thread::tid();
+        crate::thread::tls::registry::REGISTRY_LOCK.lock();
         let mut t = word_at(DEBUG_INFO.thread_list_head as usize, 0);
         let mut seen = None;
         while t != 0 {
@@ -313,8 +319,8 @@ fn a_registered_thread_is_found_through_the_layout() {
             }
             t = word_at(t, off("field ThreadState.next"));
         }
-        crate::tls::registry::REGISTRY_LOCK.unlock();
-        crate::tls::registry::leave();
+        crate::thread::tls::registry::REGISTRY_LOCK.unlock();
+        crate::thread::tls::registry::leave();
         assert_eq!(seen, Some(tid));
     })
     .join()

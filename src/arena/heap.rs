@@ -19,7 +19,7 @@
 
 use crate::arena::Arena;
 use crate::chunk::{CHUNK_HDR_SZ, MALLOC_ALIGNMENT, align_up};
-use crate::sys;
+use crate::os::sys;
 
 /// Largest heap, and the alignment of every heap (2 × the default mmap
 /// threshold ceiling, as glibc has it on 64-bit).
@@ -160,7 +160,7 @@ pub fn new_heap(size: usize, top_pad: usize) -> Option<*mut HeapInfo> {
     }
     if heap.is_none() {
         // Reserve twice the size and keep the aligned half.
-        crate::text::trace(format_args!(
+        crate::os::text::trace(format_args!(
             "mmap 128 MiB PROT_NONE  new thread heap: reserve twice 64 MiB to keep an aligned half ({size:#x} read-write)"
         ));
         if let Some(p1) = reserve(2 * HEAP_MAX_SIZE) {
@@ -231,7 +231,7 @@ pub unsafe fn grow_heap(h: *mut HeapInfo, diff: usize, ahead: usize) -> bool {
             let rw_end = align_up(new_size.saturating_add(ahead), page).min(HEAP_MAX_SIZE);
             let from = h.cast::<u8>().add((*h).mprotect_size);
             let len = rw_end - (*h).mprotect_size;
-            crate::text::trace(format_args!(
+            crate::os::text::trace(format_args!(
                 "mprotect +{len:#x}  thread heap {h:p} grows (read-write part)"
             ));
             if !sys::protect(from, len, libc::PROT_READ | libc::PROT_WRITE) {

@@ -5,7 +5,7 @@
 
 use core::fmt::{self, Write};
 
-use crate::sys;
+use crate::os::sys;
 
 #[derive(Clone, Copy)]
 pub enum Sink {

@@ -334,7 +334,7 @@ pub fn protect_link(slot: usize, target: Chunk) -> Chunk {
 /// another free in between (a, b, a), which glibc misses, is caught.
 #[inline]
 pub fn fastbin_mark() -> usize {
-    crate::tcache::key().rotate_left(23) ^ 0x6a09_e667_f3bc_c908
+    crate::arena::tcache::key().rotate_left(23) ^ 0x6a09_e667_f3bc_c908
 }
 
 /// Reads the safe-linked `fd` of a chunk on a singly linked list.
@@ -419,3 +419,4 @@ mod tests {
         }
     }
 }
+pub mod bins;

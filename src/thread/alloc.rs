@@ -4,15 +4,15 @@
 //! `realloc(p, 0)`) are `api`'s business; here a failure is `None` or an
 //! errno value.
 
+use crate::arena::mmapped;
+use crate::arena::tcache::{self, Tcache, csize2tidx};
 use crate::arena::{self, Locked};
-use crate::arenas;
-use crate::check::misuse;
 use crate::chunk::*;
-use crate::mmapped;
-use crate::sys;
-use crate::tcache::{self, Tcache, csize2tidx};
-use crate::tls::{self, TORN_DOWN, ThreadState};
-use crate::tunables::MP;
+use crate::config::tunables::MP;
+use crate::os::printerr::misuse;
+use crate::os::sys;
+use crate::thread::arenas;
+use crate::thread::tls::{self, TORN_DOWN, ThreadState};
 use core::ptr::NonNull;
 use core::sync::atomic::Ordering::Relaxed;
 
@@ -43,7 +43,7 @@ pub fn malloc(n: usize) -> Result<NonNull<u8>, Errno> {
 /// malloc without the tcache (made on the thread's first call).
 #[inline(never)]
 fn malloc_from_arena(nb: usize) -> Result<NonNull<u8>, Errno> {
-    crate::tunables::read_environment();
+    crate::config::tunables::read_environment();
     let ts = tls::thread_state();
     // SAFETY: the thread's own state.
     if unsafe { (*ts).tcache.is_null() && (*ts).arena != TORN_DOWN } {

@@ -7,11 +7,11 @@
 //! `realloc` of an mmap'd chunk whose mapping we did not make abort instead
 //! of unmapping someone else's memory, and the heap dump lists them all.
 
-use crate::check::misuse;
 use crate::chunk::{CHUNK_HDR_SZ, Chunk, IS_MMAPPED, MALLOC_ALIGNMENT, SIZE_SZ, align_up};
-use crate::sys;
-use crate::text::trace;
-use crate::tunables::{self, DEFAULT_MMAP_THRESHOLD_MAX, MP};
+use crate::config::tunables::{self, DEFAULT_MMAP_THRESHOLD_MAX, MP};
+use crate::os::printerr::misuse;
+use crate::os::sys;
+use crate::os::text::trace;
 use core::sync::atomic::Ordering::Relaxed;
 
 /// Maps a chunk of at least `nb` bytes (a chunk size), or `None` when the
@@ -204,8 +204,8 @@ pub fn map_chunk_unlocked(nb: usize, align: usize) -> Option<Chunk> {
 /// the table moves to a bigger mapping of its own.
 pub mod registry {
     use super::Busy;
-    use crate::lock::{Got, Lock};
-    use crate::sys;
+    use crate::os::lock::{Got, Lock};
+    use crate::os::sys;
     use core::cell::UnsafeCell;
     use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
     use core::sync::atomic::{AtomicPtr, AtomicUsize};
@@ -226,7 +226,7 @@ pub mod registry {
         live: usize,
     }
 
-    /// The registry; `crate::debuginfo` gives its address to tools, which
+    /// The registry; `crate::report::debuginfo` gives its address to tools, which
     /// trust `table` while `lock` is free.
     #[repr(C)]
     pub(crate) struct Shared {

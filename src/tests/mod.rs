@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::vec::Vec;
 
+use crate::arena::heap::{self, HeapInfo};
 use crate::arena::{self, Arena, Locked};
-use crate::bins::*;
+use crate::chunk::bins::*;
 use crate::chunk::*;
-use crate::heap::{self, HeapInfo};
 
 /// A fresh thread arena in a heap of its own (arenas are never freed).
 /// Returns the arena and the address of its first chunk.
@@ -100,7 +100,7 @@ fn binned_chunks(av: *mut Arena) -> BTreeMap<usize, (usize, usize)> {
 /// Runs `verify::check_arena` too.
 fn check_heap(av: *mut Arena, start: usize) -> usize {
     // The library's own checker first (all heaps, every list, the census).
-    if let Err(f) = crate::verify::check_arena(&locked(av)) {
+    if let Err(f) = crate::report::verify::check_arena(&locked(av)) {
         panic!("heap check: {} at {:#x}", f.what, f.addr);
     }
     let end = heap_end(av);
@@ -481,3 +481,6 @@ fn random_operations_keep_every_block_intact_and_the_heap_consistent() {
     // SAFETY: the arena is idle.
     unsafe { assert_eq!((*av).top.addr(), start) };
 }
+
+mod layout;
+mod model;

@@ -32,17 +32,17 @@ use core::ptr::null_mut;
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize};
 
+use crate::arena::heap::{self, HeapInfo};
 use crate::arena::{self, Arena, Hold, Locked, main_arena};
 use crate::chunk::Chunk;
-use crate::heap::{self, HeapInfo};
-use crate::lock::{FORK_GEN, FORK_HOLDER, Got, Lock};
-use crate::sys;
-use crate::tls::{self, TORN_DOWN};
-use crate::tunables::MP;
+use crate::config::tunables::MP;
+use crate::os::lock::{FORK_HOLDER, Got, Lock};
+use crate::os::sys;
+use crate::thread::tls::{self, TORN_DOWN};
 
 /// The calling thread's arena (see `tls::ThreadState::arena`).
 #[inline]
-fn thread_arena() -> *mut Arena {
+pub(super) fn thread_arena() -> *mut Arena {
     // SAFETY: the thread's own state, touched by no other thread.
     unsafe { (*tls::thread_state()).arena }
 }
@@ -53,12 +53,12 @@ fn set_thread_arena(a: *mut Arena) {
     unsafe { (*tls::thread_state()).arena = a }
 }
 
-static LIST_LOCK: Lock = Lock::new();
-static FREE_LIST_LOCK: Lock = Lock::new();
+pub(super) static LIST_LOCK: Lock = Lock::new();
+pub(super) static FREE_LIST_LOCK: Lock = Lock::new();
 /// Arenas with no attached thread, linked through `next_free`.
-static FREE_LIST: AtomicPtr<Arena> = AtomicPtr::new(null_mut());
+pub(super) static FREE_LIST: AtomicPtr<Arena> = AtomicPtr::new(null_mut());
 /// Arenas in existence, the main arena included.
-static NARENAS: AtomicUsize = AtomicUsize::new(1);
+pub(super) static NARENAS: AtomicUsize = AtomicUsize::new(1);
 /// The arena limit once computed; 0 until then (no limit yet).
 static NARENAS_LIMIT: AtomicUsize = AtomicUsize::new(0);
 /// Where the next search for a reusable arena starts.
@@ -104,7 +104,7 @@ pub fn arena_get_retry(failed: Locked) -> Option<Locked> {
 /// lock (between the atfork prepare handler and the parent handler).
 fn forking_elsewhere() -> bool {
     let holder = FORK_HOLDER.load(SeqCst);
-    holder != 0 && holder != tls::current_tid()
+    holder != 0 && holder != crate::os::thread::tid()
 }
 
 /// The arena that owns heap chunk `p`, or `None` when its header names an
@@ -131,7 +131,7 @@ pub unsafe fn arena_for_chunk(p: Chunk) -> Option<*mut Arena> {
 #[cold]
 fn arena_get2(avoid: *mut Arena) -> Option<Locked> {
     let forking = FORK_HOLDER.load(SeqCst);
-    let forking_here = forking != 0 && forking == tls::current_tid();
+    let forking_here = forking != 0 && forking == crate::os::thread::tid();
     if forking != 0 && !forking_here {
         return None;
     }
@@ -157,7 +157,7 @@ fn arena_get2(avoid: *mut Arena) -> Option<Locked> {
         // make an arena the fork handlers never locked.
         return reused_arena(avoid);
     }
-    crate::tunables::read_environment();
+    crate::config::tunables::read_environment();
     let limit = arena_limit();
     loop {
         let n = NARENAS.load(Relaxed);
@@ -355,7 +355,7 @@ fn attach(a: *mut Arena) {
 }
 
 /// The pthread key whose destructor detaches an exiting thread.
-fn exit_key() -> libc::pthread_key_t {
+pub(crate) fn exit_key() -> libc::pthread_key_t {
     const UNSET: u32 = u32::MAX;
     static KEY: AtomicU32 = AtomicU32::new(UNSET);
     static KEY_LOCK: Lock = Lock::new();
@@ -413,10 +413,10 @@ fn flush_tcache() {
         // Off the registry before the cache goes: a dump must not read it.
         tls::registry::leave();
         (*ts).tcache = null_mut();
-        for idx in 0..crate::tcache::TCACHE_MAX_BINS {
+        for idx in 0..crate::arena::tcache::TCACHE_MAX_BINS {
             while (*tc).counts[idx] > 0 {
                 if !crate::chunk::is_aligned((*tc).entries[idx] as usize) {
-                    crate::check::malloc_printerr(
+                    crate::os::printerr::malloc_printerr(
                         "tcache_thread_shutdown(): unaligned tcache chunk detected",
                     );
                 }
@@ -452,11 +452,11 @@ unsafe fn free_unless_forking(p: Chunk) -> bool {
     // SAFETY: forwarded from the caller.
     if unsafe { p.is_mmapped() } {
         // SAFETY: as above.
-        return unsafe { crate::mmapped::free_chunk(p) }.is_ok();
+        return unsafe { crate::arena::mmapped::free_chunk(p) }.is_ok();
     }
     // SAFETY: as above.
     let Some(owner) = (unsafe { arena_for_chunk(p) }) else {
-        crate::check::malloc_printerr("free(): invalid pointer");
+        crate::os::printerr::malloc_printerr("free(): invalid pointer");
     };
     // SAFETY: arenas live for the whole process.
     match unsafe { arena::lock_unless_forking(owner) } {
@@ -514,7 +514,7 @@ unsafe fn push_pending(p: Chunk) {
 
 /// Carries out every pending free (one that meets a fork again waits for
 /// that fork's handlers).
-fn drain_pending() {
+pub(super) fn drain_pending() {
     let mut mem = PENDING.swap(null_mut(), SeqCst);
     while !mem.is_null() {
         // SAFETY: each entry was pushed by `push_pending`: a chunk given up
@@ -613,118 +613,4 @@ pub fn for_each_arena(mut f: impl FnMut(*mut Arena)) {
             break;
         }
     }
-}
-
-// glibc's `fork` runs the atfork prepare handlers (ours among them) first,
-// then, when the process has more than one thread, takes libio's list-of-
-// streams lock and, last, its own malloc's locks. A thread may hold a
-// stream's lock while it waits in malloc (`getdelim` reallocates under it),
-// and a thread in `fflush(NULL)` holds the list lock while it waits for a
-// stream's lock: our handler taking the arena locks before the list lock
-// would close that circle. So it takes the list lock itself first (the lock
-// is recursive, so fork's own taking of it then succeeds), and lets go of
-// it after fork's own release in the parent; in the child, fork resets it.
-//
-// In a process that has only ever had one thread, glibc's fork takes none of
-// these locks, so that `fork` stays usable from a signal handler that
-// interrupted malloc, free or fork itself; nor do we. The arenas then go
-// unlocked anyway (see `arena::lock`).
-unsafe extern "C" {
-    fn _IO_list_lock();
-    fn _IO_list_unlock();
-}
-
-// Whether the running fork took the locks is whether FORK_HOLDER names a
-// thread: the prepare handler sets it after taking them, the parent and
-// child handlers of the same fork read it (glibc runs one fork's handlers
-// at a time in a process with threads) and clear it.
-
-extern "C" fn before_fork() {
-    if sys::single_threaded() {
-        return;
-    }
-    // SAFETY: libio's recursive list lock; released in `after_fork_parent`,
-    // reset by glibc's fork in the child.
-    unsafe { _IO_list_lock() };
-    LIST_LOCK.lock();
-    // SAFETY: arenas live for the whole process.
-    for_each_arena(|a| unsafe { arena::mutex(a) }.lock());
-    crate::mmapped::registry::lock_for_fork();
-    // Atfork handlers that run after ours may allocate in this thread
-    // (it borrows the locks it holds); other threads must not wait for
-    // these locks: they may hold one that fork takes after the handlers.
-    FORK_HOLDER.store(tls::current_tid(), SeqCst);
-    FORK_GEN.fetch_add(1, Relaxed);
-    LIST_LOCK.mark_forking();
-    // SAFETY: arenas live for the whole process.
-    for_each_arena(|a| unsafe { arena::mutex(a) }.mark_forking());
-    crate::mmapped::registry::mark_forking();
-}
-
-extern "C" fn after_fork_parent() {
-    if FORK_HOLDER.swap(0, SeqCst) == 0 {
-        return;
-    }
-    crate::mmapped::registry::unlock_after_fork();
-    // SAFETY: before_fork locked every arena.
-    for_each_arena(|a| unsafe { arena::mutex(a) }.unlock());
-    LIST_LOCK.unlock();
-    // SAFETY: taken in before_fork (fork has released its own hold).
-    unsafe { _IO_list_unlock() };
-    drain_pending();
-}
-
-/// In the child only the forking thread exists: every lock is reset, and
-/// every arena but the thread's own goes to the free list. After the fork
-/// of a single-threaded process nothing was locked and nothing is reset:
-/// the fork may have come from a signal handler, and the code it
-/// interrupted resumes in the child too.
-extern "C" fn after_fork_child() {
-    tls::forget_tid();
-    if FORK_HOLDER.swap(0, SeqCst) == 0 {
-        return;
-    }
-    tls::registry::keep_only_self();
-    crate::mmapped::registry::reset_in_child();
-    FREE_LIST_LOCK.reset();
-    let mine = thread_arena();
-    let mine = if mine == TORN_DOWN { null_mut() } else { mine };
-    FREE_LIST.store(null_mut(), Relaxed);
-    // An arena another thread had counted but not yet linked in is never
-    // finished in the child.
-    let mut n = 0;
-    for_each_arena(|_| n += 1);
-    NARENAS.store(n, Relaxed);
-    for_each_arena(|a| {
-        // SAFETY: the child has one thread; nobody else touches arenas.
-        unsafe {
-            arena::mutex(a).reset();
-            if a == mine {
-                (*a).attached_threads = 1;
-            } else {
-                (*a).attached_threads = 0;
-                (*a).next_free = FREE_LIST.load(Relaxed);
-                FREE_LIST.store(a, Relaxed);
-            }
-        }
-    });
-    LIST_LOCK.reset();
-    drain_pending();
-}
-
-#[ctor::ctor(unsafe)]
-fn register_fork_handlers() {
-    // libc has set `environ` up by now: read the MALLOC_* knobs.
-    crate::tunables::read_environment();
-    crate::inspect::install_from_environment();
-    // SAFETY: the handlers never unwind and never allocate; glibc keeps the
-    // first handlers in static storage.
-    unsafe {
-        libc::pthread_atfork(
-            Some(before_fork),
-            Some(after_fork_parent),
-            Some(after_fork_child),
-        );
-    }
-    exit_key();
 }

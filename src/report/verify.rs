@@ -59,16 +59,16 @@
 use core::fmt::Write;
 use core::sync::atomic::Ordering::Relaxed;
 
+use crate::arena::heap::{self, HEAP_MAX_SIZE, HeapInfo};
+use crate::arena::tcache::{self, TCACHE_MAX_BINS, csize2tidx};
 use crate::arena::{self, Arena, Locked, NONCONTIGUOUS_BIT, main_arena};
-use crate::arenas;
-use crate::bins::*;
+use crate::chunk::bins::*;
 use crate::chunk::*;
-use crate::heap::{self, HEAP_MAX_SIZE, HeapInfo};
-use crate::sys;
-use crate::tcache::{self, TCACHE_MAX_BINS, csize2tidx};
-use crate::text::{Out, Sink};
-use crate::tls;
-use crate::tunables::{CHECK_HEAP, MP};
+use crate::config::tunables::{CHECK_HEAP, MP};
+use crate::os::sys;
+use crate::os::text::{Out, Sink};
+use crate::thread::arenas;
+use crate::thread::tls;
 
 /// What the checker found wrong, and where.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1130,7 +1130,7 @@ pub fn check_all() -> Result<Totals, Fault> {
     }
     if sys::single_threaded() {
         let (mut n, mut bytes) = (0usize, 0usize);
-        let listed = crate::mmapped::registry::for_each(|_, len| {
+        let listed = crate::arena::mmapped::registry::for_each(|_, len| {
             n += 1;
             bytes += len;
         });

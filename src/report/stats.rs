@@ -9,10 +9,10 @@ use core::fmt::Write;
 use core::sync::atomic::Ordering::Relaxed;
 
 use crate::arena::{self, Census};
-use crate::arenas;
-use crate::bins::NFASTBINS;
-use crate::text::{Out, Sink};
-use crate::tunables::MP;
+use crate::chunk::bins::NFASTBINS;
+use crate::config::tunables::MP;
+use crate::os::text::{Out, Sink};
+use crate::thread::arenas;
 
 /// glibc's `struct mallinfo2`.
 #[repr(C)]
@@ -103,7 +103,7 @@ unsafe extern "C" {
 
 /// `malloc_stats()`: per arena and in total, on stderr, in glibc's format.
 pub fn malloc_stats() {
-    let _no_cancel = crate::sys::NoCancel::new();
+    let _no_cancel = crate::os::sys::NoCancel::new();
     let mapped = MP.mmapped_mem.load(Relaxed) as u32;
     let (mut system_total, mut in_use_total) = (mapped, mapped);
     // SAFETY: libc's stderr stream.
@@ -138,7 +138,7 @@ pub fn malloc_info(options: i32, fp: *mut libc::FILE) -> i32 {
     if options != 0 {
         return libc::EINVAL;
     }
-    let _no_cancel = crate::sys::NoCancel::new();
+    let _no_cancel = crate::os::sys::NoCancel::new();
     let mut out = Out::<1024>::new(Sink::File(fp));
     let _ = writeln!(out, "<malloc version=\"1\">");
     out.flush();
@@ -243,5 +243,5 @@ pub fn mallopt(param: i32, value: i32) -> i32 {
     // A smaller max_fast must not strand chunks in the main arena's fastbins.
     // SAFETY: the main arena is a static.
     unsafe { arena::lock(arena::main_arena()) }.consolidate();
-    crate::tunables::mallopt(param, value) as i32
+    crate::config::tunables::mallopt(param, value) as i32
 }

@@ -31,7 +31,7 @@ pub const VERSION: u32 = 1;
 pub const MAGIC: u64 = u64::from_le_bytes(*b"ptmrsdbg");
 
 /// The layout description the scripts read.
-pub const LAYOUT: &str = include_str!("../scripts/heaplib/layout.txt");
+pub const LAYOUT: &str = include_str!("../../scripts/heaplib/layout.txt");
 
 /// FNV-1a of the layout description's entries: each line without its
 /// comment (from `#`), its runs of blanks made one space, trimmed, and
@@ -105,8 +105,8 @@ pub static DEBUG_INFO: DebugInfo = DebugInfo {
     size: size_of::<DebugInfo>() as u32,
     layout_hash: layout_hash(LAYOUT),
     main_arena: (&raw const crate::arena::MAIN_ARENA).cast(),
-    mp: (&raw const crate::tunables::MP).cast(),
-    thread_list_head: (&raw const crate::tls::registry::HEAD).cast(),
-    thread_list_lock: (&raw const crate::tls::registry::REGISTRY_LOCK).cast(),
-    mmapped_registry: (&raw const crate::mmapped::registry::SHARED).cast(),
+    mp: (&raw const crate::config::tunables::MP).cast(),
+    thread_list_head: (&raw const crate::thread::tls::registry::HEAD).cast(),
+    thread_list_lock: (&raw const crate::thread::tls::registry::REGISTRY_LOCK).cast(),
+    mmapped_registry: (&raw const crate::arena::mmapped::registry::SHARED).cast(),
 };

@@ -13,7 +13,7 @@
 
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use crate::sys;
+use crate::os::sys;
 
 const PRINT: u32 = 1;
 const ABORT: u32 = 2;

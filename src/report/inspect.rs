@@ -24,14 +24,14 @@ use core::fmt::Write;
 use core::sync::atomic::Ordering::Relaxed;
 
 use crate::arena::{Bin, HeapEvent, Locked, main_arena};
-use crate::arenas;
-use crate::bins::largebin_index;
+use crate::chunk::bins::largebin_index;
 use crate::chunk::protect_link;
 use crate::chunk::{Chunk, IS_MMAPPED, NON_MAIN_ARENA, PREV_INUSE};
-use crate::sys;
-use crate::text::{Out, Sink};
-use crate::tls;
-use crate::tunables::MP;
+use crate::config::tunables::MP;
+use crate::os::sys;
+use crate::os::text::{Out, Sink};
+use crate::thread::arenas;
+use crate::thread::tls;
 
 /// Writes the size word's flags as glibc's letters: P, M, A.
 fn flags(head: usize) -> &'static str {
@@ -56,7 +56,7 @@ pub fn dump(fd: i32) {
         libc::getpid()
     });
     let mut n = 0;
-    let mut totals = crate::stats::Mallinfo2::default();
+    let mut totals = crate::report::stats::Mallinfo2::default();
     arenas::for_each_arena(|a| {
         let main = a == main_arena();
         // SAFETY: arenas live for the whole process.
@@ -115,7 +115,7 @@ pub fn dump(fd: i32) {
                 out,
                 "  heap {h} {start:#x}-{:#x}: size {size:#x}, read-write {rw:#x}, reserved {:#x}",
                 start + size,
-                crate::heap::HEAP_MAX_SIZE
+                crate::arena::heap::HEAP_MAX_SIZE
             );
             h += 1;
         });
@@ -153,7 +153,7 @@ pub fn dump(fd: i32) {
             out,
             "  free: {count} chunk(s), {bytes} bytes in bins, {top_size} in top"
         );
-        crate::stats::add_arena(&mut totals, &av.census());
+        crate::report::stats::add_arena(&mut totals, &av.census());
         drop(av);
         n += 1;
     });
@@ -167,7 +167,7 @@ pub fn dump(fd: i32) {
         MP.max_n_mmaps.load(Relaxed),
         MP.max_mmapped_mem.load(Relaxed)
     );
-    let listed = crate::mmapped::registry::for_each(|start, len| {
+    let listed = crate::arena::mmapped::registry::for_each(|start, len| {
         // The header is read through the kernel: a chunk freed by another
         // thread right now must not fault the dump.
         let gap = sys::read_word_checked(start).unwrap_or(0);
@@ -195,13 +195,13 @@ pub fn dump(fd: i32) {
 fn locked_by(out: &mut impl Write, a: *mut crate::arena::Arena) {
     // SAFETY: arenas live for the whole process; the mutex is atomic.
     match unsafe { crate::arena::mutex(a) }.holder() {
-        Some(tid) if tid == crate::lock::MARKED => {
+        Some(tid) if tid == crate::os::lock::MARKED => {
             let _ = writeln!(
                 out,
                 "in use by this thread, the one dumping (interrupted inside the allocator), skipped"
             );
         }
-        Some(tid) if tid == tls::current_tid() => {
+        Some(tid) if tid == crate::os::thread::tid() => {
             let _ = writeln!(
                 out,
                 "locked by thread {tid}, the one dumping (interrupted inside the allocator), skipped"
@@ -259,7 +259,7 @@ pub(crate) const TCACHE_WALK_LIMIT: usize = 1000;
 /// chain whose entry was taken meanwhile ends in `Broken`). False if the
 /// cache itself cannot be read.
 fn walk_tcache(tc: usize, mut f: impl FnMut(TcEvent)) -> bool {
-    use crate::tcache::{TCACHE_MAX_BINS, Tcache};
+    use crate::arena::tcache::{TCACHE_MAX_BINS, Tcache};
     let mut raw = [0u8; size_of::<Tcache>()];
     if !sys::read_checked(tc, &mut raw) {
         return false;
@@ -301,7 +301,7 @@ fn dump_one_tcache(out: &mut impl Write, tc: usize) {
             TcEvent::Bin { idx, count } => write!(
                 out,
                 "  bin {idx} (chunk size {}): {count} chunk(s):",
-                crate::tcache::tidx2csize(idx)
+                crate::arena::tcache::tidx2csize(idx)
             ),
             TcEvent::Chunk(c) => write!(out, " {c:#x}"),
             TcEvent::Broken => write!(out, " ?"),
@@ -401,7 +401,7 @@ pub fn dump_chunks(fd: i32) {
                 } else if free {
                     if unsorted.contains(c.addr()) {
                         "unsorted"
-                    } else if crate::bins::in_smallbin_range(size) {
+                    } else if crate::chunk::bins::in_smallbin_range(size) {
                         "small"
                     } else {
                         "large"
@@ -447,11 +447,11 @@ extern "C" fn dump_at_exit() {
 /// constructor: libc is ready, and neither sigaction nor the first atexit
 /// registrations allocate).
 pub fn install_from_environment() {
-    if let Some(v) = crate::tunables::env_value(b"PTMALLOC_RS_DUMP_SIGNAL") {
+    if let Some(v) = crate::config::tunables::env_value(b"PTMALLOC_RS_DUMP_SIGNAL") {
         let sig = match v {
             b"USR1" | b"SIGUSR1" => libc::SIGUSR1,
             b"USR2" | b"SIGUSR2" => libc::SIGUSR2,
-            _ => crate::tunables::parse_decimal(v).unwrap_or(0),
+            _ => crate::config::tunables::parse_decimal(v).unwrap_or(0),
         };
         if sig > 0 && sig < 65 {
             // SAFETY: a zeroed sigaction with a plain handler is valid.
@@ -463,7 +463,7 @@ pub fn install_from_environment() {
             }
         }
     }
-    if crate::tunables::env_value(b"PTMALLOC_RS_DUMP_AT_EXIT")
+    if crate::config::tunables::env_value(b"PTMALLOC_RS_DUMP_AT_EXIT")
         .is_some_and(|v| !v.is_empty() && v != b"0")
     {
         // SAFETY: registers a plain function.

@@ -1,23 +1,16 @@
 //! The calling thread's state: a few words of static (initial-exec) TLS.
 //!
-//! Rust's `thread_local!` in a cdylib uses the general-dynamic TLS model:
-//! every access calls `__tls_get_addr`. glibc's own malloc keeps its
-//! thread state in initial-exec TLS, reached with one `%fs`-relative load.
-//! Stable Rust cannot choose the model, so the state is declared here in
-//! assembly (a hidden symbol in `.tbss`) and reached through its GOTTPOFF
-//! slot: the thread pointer plus an offset the dynamic linker fills in once.
-//! On the malloc/free fast paths this replaces a call with two loads.
-//!
-//! The library is then marked STATIC_TLS: fine under LD_PRELOAD, and
-//! `dlopen` still works because glibc reserves surplus static TLS for such
-//! libraries (we need 40 bytes of it).
+//! Its block is declared with `os::thread::static_tls!`: one `%fs`-relative
+//! load reaches it, which on the malloc/free fast paths replaces a call to
+//! `__tls_get_addr` with two loads.
 //!
 //! Every thread that has a tcache is also on a list of thread states
 //! (`registry`), so the heap dump can show every thread's cache and which
 //! threads an arena serves.
 
 use crate::arena::Arena;
-use crate::tcache::Tcache;
+use crate::arena::tcache::Tcache;
+use crate::os::thread::{self, static_tls};
 
 #[repr(C)]
 pub struct ThreadState {
@@ -26,12 +19,10 @@ pub struct ThreadState {
     /// The thread's arena: null before its first request, `TORN_DOWN`
     /// once its exit destructor has run.
     pub arena: *mut Arena,
-    /// The thread's kernel id, fetched on first need (0 until then). Lock
-    /// words hold it, so a dump can name an arena's lock holder.
+    /// The thread's kernel id, for the heap dump and outside tools: set when
+    /// the thread joins the registry (and anew in a fork's child).
     pub tid: u32,
-    /// The fork (`lock::FORK_GEN`) whose locks this thread has stopped
-    /// waiting for (see the `lock` module): it goes around them at once.
-    pub fork_given_up: u32,
+    _pad: u32,
     /// Links in the registry of threads with a tcache.
     pub next: *mut ThreadState,
     pub prev: *mut ThreadState,
@@ -41,79 +32,18 @@ pub struct ThreadState {
 /// arena of its own any more.
 pub const TORN_DOWN: *mut Arena = core::ptr::dangling_mut();
 
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-core::arch::global_asm!(
-    ".pushsection .tbss,\"awT\",@nobits",
-    ".p2align 4",
-    ".globl ptmalloc_rs_thread_state",
-    ".hidden ptmalloc_rs_thread_state",
-    ".type ptmalloc_rs_thread_state, @object",
-    ".size ptmalloc_rs_thread_state, 40",
-    "ptmalloc_rs_thread_state:",
-    ".zero 40",
-    ".popsection",
-);
+static_tls!(pub fn thread_state() -> *mut ThreadState, "ptmalloc_rs_thread_state", 40);
 
-const _: () = assert!(core::mem::size_of::<ThreadState>() == 40);
-
-/// The calling thread's state (zero-initialised for every new thread).
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-#[inline(always)]
-pub fn thread_state() -> *mut ThreadState {
-    let p: *mut ThreadState;
-    // SAFETY: reads the thread pointer (%fs:0) and the GOT slot holding the
-    // block's offset from it; both are fixed for the thread's whole life, so
-    // the asm is pure and touches no memory Rust knows of.
-    unsafe {
-        core::arch::asm!(
-            "mov {p}, qword ptr fs:[0]",
-            "add {p}, qword ptr [rip + ptmalloc_rs_thread_state@GOTTPOFF]",
-            p = out(reg) p,
-            options(pure, nomem, nostack),
-        );
-    }
-    p
-}
-
-/// Elsewhere: an ordinary thread-local (general-dynamic: one call).
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-#[inline(always)]
-pub fn thread_state() -> *mut ThreadState {
-    std::thread_local! {
-        static STATE: core::cell::UnsafeCell<ThreadState> = const {
-            core::cell::UnsafeCell::new(ThreadState {
-                tcache: core::ptr::null_mut(),
-                arena: core::ptr::null_mut(),
-                tid: 0,
-                fork_given_up: 0,
-                next: core::ptr::null_mut(),
-                prev: core::ptr::null_mut(),
-            })
-        };
-    }
-    STATE.with(|s| s.get())
-}
-
-/// The calling thread's kernel id (one syscall on first use, a TLS load
-/// after that). Never 0.
-#[inline]
-pub fn current_tid() -> u32 {
+/// In the child of `fork`: the thread's kernel id is new.
+pub fn forget_tid() {
+    thread::forget_tid();
     let ts = thread_state();
     // SAFETY: the thread's own state.
-    let tid = unsafe { (*ts).tid };
-    if tid != 0 {
-        return tid;
+    unsafe {
+        if (*ts).tid != 0 {
+            (*ts).tid = thread::tid();
+        }
     }
-    let tid = crate::sys::gettid();
-    // SAFETY: as above.
-    unsafe { (*ts).tid = tid };
-    tid
-}
-
-/// Forgets the cached id: the child of `fork` has a new one.
-pub fn forget_tid() {
-    // SAFETY: the thread's own state.
-    unsafe { (*thread_state()).tid = 0 };
 }
 
 /// The threads that have a tcache: a doubly linked list through their
@@ -121,12 +51,12 @@ pub fn forget_tid() {
 /// its cache and leaves in its exit destructor, before its TLS goes away.
 pub mod registry {
     use super::{ThreadState, thread_state};
-    use crate::lock::Lock;
+    use crate::os::lock::Lock;
     use core::ptr::null_mut;
     use core::sync::atomic::{AtomicPtr, Ordering::Relaxed};
 
     pub static REGISTRY_LOCK: Lock = Lock::new();
-    /// The newest member (`crate::debuginfo` gives its address to tools).
+    /// The newest member (`crate::report::debuginfo` gives its address to tools).
     pub(crate) static HEAD: AtomicPtr<ThreadState> = AtomicPtr::new(null_mut());
     /// Most members `for_each` visits (a corrupted list cannot loop it).
     pub(crate) const LIST_LIMIT: usize = 1_000_000;
@@ -138,6 +68,7 @@ pub mod registry {
         // SAFETY: the list is guarded by REGISTRY_LOCK; `me` lives until the
         // thread's exit destructor calls `leave`.
         unsafe {
+            (*me).tid = crate::os::thread::tid();
             let head = HEAD.load(Relaxed);
             (*me).prev = null_mut();
             (*me).next = head;

@@ -40,8 +40,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::api;
 use crate::chunk::MINSIZE;
-use crate::tunables::MP;
-use crate::verify;
+use crate::config::tunables::MP;
+use crate::report::verify;
 use core::ffi::c_void;
 
 /// splitmix64: small, fast, and every seed (0 included) is fine.
@@ -231,7 +231,7 @@ fn zeroed(p: *const u8, n: usize) -> bool {
 }
 
 fn errno() -> i32 {
-    crate::sys::errno()
+    crate::os::sys::errno()
 }
 
 fn usable(p: *mut u8) -> usize {
@@ -246,7 +246,7 @@ static CURRENT_STEP: AtomicU64 = AtomicU64::new(0);
 
 extern "C" fn on_abort(_: i32) {
     use core::fmt::Write;
-    let mut out = crate::text::Out::<256>::new(crate::text::Sink::Fd(2));
+    let mut out = crate::os::text::Out::<256>::new(crate::os::text::Sink::Fd(2));
     let _ = writeln!(
         out,
         "model test: aborted in sequence seed {:#x} at step {}",
@@ -492,7 +492,7 @@ impl Model {
                 ];
                 let align = self.rng.pick(&ALIGNS);
                 let n = self.profile.size(&mut self.rng);
-                let page = crate::sys::page_size();
+                let page = crate::os::sys::page_size();
                 let (p, want_align, len, name) = match self.rng.below(5) {
                     0 => {
                         // SAFETY: plain memalign.
@@ -592,7 +592,7 @@ impl Model {
                 if let Some((a, b)) = self.take("free") {
                     what = format!("free({a:#x} [{}])", b.len);
                     self.note(what.clone());
-                    crate::sys::set_errno(12345);
+                    crate::os::sys::set_errno(12345);
                     // SAFETY: a live block given up.
                     unsafe { api::free(a as *mut c_void) };
                     let e = errno();
@@ -683,9 +683,9 @@ fn run_sequences(run_seed: u64, sequences: u64, max_len: u64, dynamic_threshold:
             // sequences from the defaults again (only the fuzz run, alone
             // in its process, may touch these).
             MP.mmap_threshold
-                .store(crate::tunables::DEFAULT_MMAP_THRESHOLD, Relaxed);
+                .store(crate::config::tunables::DEFAULT_MMAP_THRESHOLD, Relaxed);
             MP.trim_threshold
-                .store(crate::tunables::DEFAULT_TRIM_THRESHOLD, Relaxed);
+                .store(crate::config::tunables::DEFAULT_TRIM_THRESHOLD, Relaxed);
         }
         let run = std::thread::spawn(move || {
             let mut m = Model::new(seed);
