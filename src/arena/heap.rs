@@ -17,7 +17,7 @@
 //! that fills a heap chains a new one (`prev` points back); a heap that
 //! empties completely (and is not its arena's first) is unmapped.
 
-use crate::arena::Arena;
+use super::state::Arena;
 use crate::chunk::{CHUNK_HDR_SZ, MALLOC_ALIGNMENT, align_up};
 use crate::os::sys;
 
@@ -138,23 +138,13 @@ pub fn new_heap(size: usize, top_pad: usize) -> Option<*mut HeapInfo> {
     let mut heap: Option<*mut u8> = None;
     let hint = ALIGNED_HEAP_AREA.swap(0, Relaxed);
     if hint != 0 {
-        // SAFETY: mapping at a hint (without MAP_FIXED) cannot clobber anything.
-        let p = unsafe {
-            libc::mmap(
-                hint as *mut libc::c_void,
-                HEAP_MAX_SIZE,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if p != libc::MAP_FAILED {
+        let p = sys::map_anonymous_near(hint, HEAP_MAX_SIZE, libc::PROT_NONE, libc::MAP_NORESERVE);
+        if let Some(p) = p {
             if p as usize & (HEAP_MAX_SIZE - 1) == 0 {
-                heap = Some(p.cast());
+                heap = Some(p);
             } else {
                 // SAFETY: we just made this mapping and nobody knows of it.
-                unsafe { sys::unmap(p.cast(), HEAP_MAX_SIZE) };
+                unsafe { sys::unmap(p, HEAP_MAX_SIZE) };
             }
         }
     }

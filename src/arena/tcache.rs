@@ -14,22 +14,13 @@
 //! per-process random key while it is cached: a `free` that finds the key in
 //! a chunk looks for the chunk in its list and reports a double free.
 
-use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::Ordering::Relaxed;
 
-use crate::chunk::{Chunk, MALLOC_ALIGNMENT, MINSIZE, is_aligned, protect_link};
+use crate::chunk::bins::TCACHE_MAX_BINS;
+use crate::chunk::safelink::{key, protect_link};
+use crate::chunk::{Chunk, is_aligned};
 use crate::config::tunables::MP;
 use crate::os::printerr::malloc_printerr;
-
-pub const TCACHE_MAX_BINS: usize = 64;
-/// Default entries per bin: 16, where glibc has 7. Measured with callgrind
-/// on bench/workloads/random (2M operations, 5000 live blocks of 8..1024
-/// bytes): 495.2M instructions with 7, 452.6M with 16, 433.3M with 32
-/// (glibc: 536.3M); peak RSS grew by about 4 % with 16 and 14 % with 32 on
-/// the two-thread run, so 16 it is. `tcache_count` still means what it
-/// means in glibc.
-pub const TCACHE_FILL_COUNT: usize = 16;
-/// Largest request the tcache serves by default (chunk 1040).
-pub const TCACHE_MAX_BYTES: usize = tidx2usize(TCACHE_MAX_BINS - 1);
 
 /// glibc 2.36's `tcache_perthread_struct`.
 #[repr(C)]
@@ -47,60 +38,6 @@ pub struct Entry {
     pub(crate) next: *mut Entry,
     /// The process key while cached, 0 otherwise.
     key: usize,
-}
-
-/// The bin of chunk size `nb` (a multiple of 16, at least MINSIZE).
-#[inline]
-pub const fn csize2tidx(nb: usize) -> usize {
-    (nb - MINSIZE) / MALLOC_ALIGNMENT
-}
-
-/// The chunk size of bin `idx` (the inverse of `csize2tidx`).
-pub const fn tidx2csize(idx: usize) -> usize {
-    idx * MALLOC_ALIGNMENT + MINSIZE
-}
-
-/// The largest request served by bin `idx`.
-pub const fn tidx2usize(idx: usize) -> usize {
-    tidx2csize(idx) - crate::chunk::SIZE_SZ
-}
-
-/// The per-process key of cached entries; 0 until the first tcache exists.
-static KEY: AtomicUsize = AtomicUsize::new(0);
-
-#[inline]
-pub fn key() -> usize {
-    KEY.load(Relaxed)
-}
-
-/// Picks the process key (once): random bytes from the kernel, or if the
-/// kernel will not give them without blocking, a mix of addresses and time.
-pub fn init_key() {
-    if KEY.load(Relaxed) != 0 {
-        return;
-    }
-    let mut k: usize = 0;
-    // SAFETY: getrandom writes at most 8 bytes into `k`.
-    let got = unsafe {
-        libc::syscall(
-            libc::SYS_getrandom,
-            &raw mut k,
-            core::mem::size_of::<usize>(),
-            libc::GRND_NONBLOCK,
-        )
-    };
-    if got != core::mem::size_of::<usize>() as libc::c_long || k == 0 {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: a valid out-pointer.
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-        k = (&raw const KEY as usize).rotate_left(17)
-            ^ (ts.tv_nsec as usize).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            | 1;
-    }
-    let _ = KEY.compare_exchange(0, k, Relaxed, Relaxed);
 }
 
 impl Tcache {
@@ -187,19 +124,7 @@ impl Tcache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chunk::request2size;
-
-    #[test]
-    fn tcache_bins_cover_requests_up_to_1032_bytes() {
-        assert_eq!(csize2tidx(32), 0);
-        assert_eq!(csize2tidx(48), 1);
-        assert_eq!(csize2tidx(request2size(1032)), 63);
-        assert_eq!(csize2tidx(request2size(1033)), 64);
-        assert_eq!(TCACHE_MAX_BYTES, 1032);
-        for idx in 0..TCACHE_MAX_BINS {
-            assert_eq!(csize2tidx(request2size(tidx2usize(idx))), idx);
-        }
-    }
+    use crate::chunk::safelink::init_key;
 
     #[test]
     fn put_and_get_are_last_in_first_out_and_clear_the_key() {

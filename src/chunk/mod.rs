@@ -320,45 +320,9 @@ impl Chunk {
     }
 }
 
-/// Safe-linking (glibc 2.32+) of singly linked lists: a stored link is
-/// XOR-ed with the address of the slot it is stored in, shifted by the page
-/// bits, so a corrupted or leaked link does not point anywhere useful.
-#[inline]
-pub fn protect_link(slot: usize, target: Chunk) -> Chunk {
-    Chunk(((slot >> 12) ^ target.addr()) as *mut u8)
-}
-
-/// What a chunk in a fastbin holds in its `bk` word, unused by the singly
-/// linked fastbins: a per-process value derived from the tcache key. A
-/// free that finds it there walks the fastbin, so a chunk freed twice with
-/// another free in between (a, b, a), which glibc misses, is caught.
-#[inline]
-pub fn fastbin_mark() -> usize {
-    crate::arena::tcache::key().rotate_left(23) ^ 0x6a09_e667_f3bc_c908
-}
-
-/// Reads the safe-linked `fd` of a chunk on a singly linked list.
-///
-/// # Safety
-/// The chunk's fd word must be owned memory.
-#[inline]
-pub unsafe fn reveal_fd(c: Chunk) -> Chunk {
-    // SAFETY: forwarded from the caller.
-    protect_link(c.mem() as usize, unsafe { c.fd() })
-}
-
-/// Stores `target` as the safe-linked `fd` of `c`.
-///
-/// # Safety
-/// The chunk's fd word must be owned memory.
-#[inline]
-pub unsafe fn store_fd(c: Chunk, target: Chunk) {
-    // SAFETY: forwarded from the caller.
-    unsafe { c.set_fd(protect_link(c.mem() as usize, target)) }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::safelink::{reveal_fd, store_fd};
     use super::*;
 
     #[test]
@@ -420,3 +384,4 @@ mod tests {
     }
 }
 pub mod bins;
+pub mod safelink;

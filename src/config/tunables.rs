@@ -72,9 +72,9 @@ pub static MP: Params = Params {
     mmapped_mem: AtomicUsize::new(0),
     max_mmapped_mem: AtomicUsize::new(0),
     sbrk_base: AtomicUsize::new(0),
-    tcache_bins: AtomicUsize::new(crate::arena::tcache::TCACHE_MAX_BINS),
-    tcache_max_bytes: AtomicUsize::new(crate::arena::tcache::TCACHE_MAX_BYTES),
-    tcache_count: AtomicUsize::new(crate::arena::tcache::TCACHE_FILL_COUNT),
+    tcache_bins: AtomicUsize::new(crate::chunk::bins::TCACHE_MAX_BINS),
+    tcache_max_bytes: AtomicUsize::new(crate::chunk::bins::TCACHE_MAX_BYTES),
+    tcache_count: AtomicUsize::new(crate::chunk::bins::TCACHE_FILL_COUNT),
     tcache_unsorted_limit: AtomicUsize::new(0),
 };
 
@@ -182,11 +182,11 @@ pub fn set_arena_max(value: usize) -> bool {
 }
 
 pub fn set_tcache_max(value: usize) -> bool {
-    if value > crate::arena::tcache::TCACHE_MAX_BYTES {
+    if value > crate::chunk::bins::TCACHE_MAX_BYTES {
         return false;
     }
     MP.tcache_max_bytes.store(value, Relaxed);
-    let bins = crate::arena::tcache::csize2tidx(crate::chunk::request2size(value)) + 1;
+    let bins = crate::chunk::bins::csize2tidx(crate::chunk::request2size(value)) + 1;
     MP.tcache_bins.store(bins, Relaxed);
     true
 }

@@ -52,11 +52,22 @@ pub fn sbrk_by(increment: isize) -> Option<*mut u8> {
 
 /// A fresh private anonymous mapping of `size` bytes (zero-filled), or `None`.
 pub fn map_anonymous(size: usize, prot: i32, extra_flags: i32) -> Option<*mut u8> {
-    // SAFETY: an anonymous mapping at an address of the kernel's choice cannot
-    // overlap anything we or the program already use.
+    map_anonymous_near(0, size, prot, extra_flags)
+}
+
+/// As `map_anonymous`, at `hint` if that range is free (the kernel picks
+/// another place if not: without MAP_FIXED nothing is clobbered).
+pub fn map_anonymous_near(
+    hint: usize,
+    size: usize,
+    prot: i32,
+    extra_flags: i32,
+) -> Option<*mut u8> {
+    // SAFETY: an anonymous mapping without MAP_FIXED, at an address of the
+    // kernel's choice, cannot overlap anything we or the program already use.
     let p = unsafe {
         libc::mmap(
-            core::ptr::null_mut(),
+            hint as *mut libc::c_void,
             size,
             prot,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra_flags,
@@ -327,4 +338,50 @@ pub fn read_checked(src: usize, dst: &mut [u8]) -> bool {
 pub fn read_word_checked(src: usize) -> Option<usize> {
     let mut b = [0u8; 8];
     read_checked(src, &mut b).then(|| usize::from_ne_bytes(b))
+}
+
+/// A word of random bytes from the kernel (getrandom, without blocking), or
+/// `None` if it has none to give yet.
+pub fn random_word() -> Option<usize> {
+    let mut k: usize = 0;
+    // SAFETY: getrandom writes at most 8 bytes into `k`.
+    let got = unsafe {
+        libc::syscall(
+            libc::SYS_getrandom,
+            &raw mut k,
+            core::mem::size_of::<usize>(),
+            libc::GRND_NONBLOCK,
+        )
+    };
+    (got == core::mem::size_of::<usize>() as libc::c_long).then_some(k)
+}
+
+/// Nanoseconds of the monotonic clock (its low bits, for mixing).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// The process id.
+pub fn getpid() -> i32 {
+    // SAFETY: getpid never fails.
+    unsafe { libc::getpid() }
+}
+
+/// Runs `handler` on signal `sig` (SA_RESTART: interrupted calls go on).
+pub fn on_signal(sig: i32, handler: extern "C" fn(i32)) {
+    // SAFETY: a zeroed sigaction with a plain handler is valid.
+    unsafe {
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = handler as *const () as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigaction(sig, &sa, core::ptr::null_mut());
+    }
 }

@@ -104,7 +104,7 @@ pub static DEBUG_INFO: DebugInfo = DebugInfo {
     version: VERSION,
     size: size_of::<DebugInfo>() as u32,
     layout_hash: layout_hash(LAYOUT),
-    main_arena: (&raw const crate::arena::MAIN_ARENA).cast(),
+    main_arena: (&raw const crate::arena::state::MAIN_ARENA).cast(),
     mp: (&raw const crate::config::tunables::MP).cast(),
     thread_list_head: (&raw const crate::thread::tls::registry::HEAD).cast(),
     thread_list_lock: (&raw const crate::thread::tls::registry::REGISTRY_LOCK).cast(),

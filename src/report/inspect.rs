@@ -23,9 +23,9 @@
 use core::fmt::Write;
 use core::sync::atomic::Ordering::Relaxed;
 
-use crate::arena::{Bin, HeapEvent, Locked, main_arena};
+use crate::arena::{locked::Locked, state::main_arena, walk::Bin, walk::HeapEvent};
 use crate::chunk::bins::largebin_index;
-use crate::chunk::protect_link;
+use crate::chunk::safelink::protect_link;
 use crate::chunk::{Chunk, IS_MMAPPED, NON_MAIN_ARENA, PREV_INUSE};
 use crate::config::tunables::MP;
 use crate::os::sys;
@@ -51,10 +51,7 @@ fn bin_name(out: &mut impl Write, bin: Bin, size: usize) {
 /// Writes the whole dump to `fd`.
 pub fn dump(fd: i32) {
     let mut out = Out::<2048>::new(Sink::Fd(fd));
-    // SAFETY: getpid never fails.
-    let _ = writeln!(out, "ptmalloc-rs heap dump, pid {}", unsafe {
-        libc::getpid()
-    });
+    let _ = writeln!(out, "ptmalloc-rs heap dump, pid {}", sys::getpid());
     let mut n = 0;
     let mut totals = crate::report::stats::Mallinfo2::default();
     arenas::for_each_arena(|a| {
@@ -192,9 +189,9 @@ pub fn dump(fd: i32) {
 }
 
 /// Says who holds the lock of arena `a` that the dump could not take.
-fn locked_by(out: &mut impl Write, a: *mut crate::arena::Arena) {
+fn locked_by(out: &mut impl Write, a: *mut crate::arena::state::Arena) {
     // SAFETY: arenas live for the whole process; the mutex is atomic.
-    match unsafe { crate::arena::mutex(a) }.holder() {
+    match unsafe { crate::arena::state::mutex(a) }.holder() {
         Some(tid) if tid == crate::os::lock::MARKED => {
             let _ = writeln!(
                 out,
@@ -259,7 +256,8 @@ pub(crate) const TCACHE_WALK_LIMIT: usize = 1000;
 /// chain whose entry was taken meanwhile ends in `Broken`). False if the
 /// cache itself cannot be read.
 fn walk_tcache(tc: usize, mut f: impl FnMut(TcEvent)) -> bool {
-    use crate::arena::tcache::{TCACHE_MAX_BINS, Tcache};
+    use crate::arena::tcache::Tcache;
+    use crate::chunk::bins::TCACHE_MAX_BINS;
     let mut raw = [0u8; size_of::<Tcache>()];
     if !sys::read_checked(tc, &mut raw) {
         return false;
@@ -301,7 +299,7 @@ fn dump_one_tcache(out: &mut impl Write, tc: usize) {
             TcEvent::Bin { idx, count } => write!(
                 out,
                 "  bin {idx} (chunk size {}): {count} chunk(s):",
-                crate::arena::tcache::tidx2csize(idx)
+                crate::chunk::bins::tidx2csize(idx)
             ),
             TcEvent::Chunk(c) => write!(out, " {c:#x}"),
             TcEvent::Broken => write!(out, " ?"),
@@ -454,13 +452,7 @@ pub fn install_from_environment() {
             _ => crate::config::tunables::parse_decimal(v).unwrap_or(0),
         };
         if sig > 0 && sig < 65 {
-            // SAFETY: a zeroed sigaction with a plain handler is valid.
-            unsafe {
-                let mut sa: libc::sigaction = core::mem::zeroed();
-                sa.sa_sigaction = dump_on_signal as *const () as usize;
-                sa.sa_flags = libc::SA_RESTART;
-                libc::sigaction(sig, &sa, core::ptr::null_mut());
-            }
+            sys::on_signal(sig, dump_on_signal);
         }
     }
     if crate::config::tunables::env_value(b"PTMALLOC_RS_DUMP_AT_EXIT")

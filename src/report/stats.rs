@@ -8,7 +8,7 @@
 use core::fmt::Write;
 use core::sync::atomic::Ordering::Relaxed;
 
-use crate::arena::{self, Census};
+use crate::arena::{self, walk::Census};
 use crate::chunk::bins::NFASTBINS;
 use crate::config::tunables::MP;
 use crate::os::text::{Out, Sink};
@@ -50,7 +50,7 @@ fn each_census(mut f: impl FnMut(usize, &Census)) {
     let mut n = 0;
     arenas::for_each_arena(|a| {
         // SAFETY: arenas live for the whole process.
-        let c = unsafe { arena::lock(a) }.census();
+        let c = unsafe { arena::locked::lock(a) }.census();
         f(n, &c);
         n += 1;
     });
@@ -233,7 +233,7 @@ pub fn malloc_trim(pad: usize) -> i32 {
     let mut released = false;
     arenas::for_each_arena(|a| {
         // SAFETY: arenas live for the whole process.
-        released |= unsafe { arena::lock(a) }.trim(pad);
+        released |= unsafe { arena::locked::lock(a) }.trim(pad);
     });
     released as i32
 }
@@ -242,6 +242,6 @@ pub fn malloc_trim(pad: usize) -> i32 {
 pub fn mallopt(param: i32, value: i32) -> i32 {
     // A smaller max_fast must not strand chunks in the main arena's fastbins.
     // SAFETY: the main arena is a static.
-    unsafe { arena::lock(arena::main_arena()) }.consolidate();
+    unsafe { arena::locked::lock(arena::state::main_arena()) }.consolidate();
     crate::config::tunables::mallopt(param, value) as i32
 }

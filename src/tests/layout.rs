@@ -11,9 +11,9 @@ use std::format;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use crate::arena::Arena;
 use crate::arena::heap::HeapInfo;
 use crate::arena::mmapped::registry::{self, Shared, Table};
+use crate::arena::state::Arena;
 use crate::arena::tcache::{Entry, Tcache};
 use crate::chunk::Chunk;
 use crate::config::tunables::Params;
@@ -172,7 +172,10 @@ fn expected() -> BTreeMap<String, Vec<u64>> {
     };
     let consts: [(&str, u64); 25] = [
         ("DEBUG_MAGIC", debuginfo::MAGIC),
-        ("NONCONTIGUOUS_BIT", crate::arena::NONCONTIGUOUS_BIT as u64),
+        (
+            "NONCONTIGUOUS_BIT",
+            crate::arena::state::NONCONTIGUOUS_BIT as u64,
+        ),
         ("NFASTBINS", crate::chunk::bins::NFASTBINS as u64),
         ("NBINS", crate::chunk::bins::NBINS as u64),
         ("NSMALLBINS", crate::chunk::bins::NSMALLBINS as u64),
@@ -188,11 +191,14 @@ fn expected() -> BTreeMap<String, Vec<u64>> {
         ("NON_MAIN_ARENA", crate::chunk::NON_MAIN_ARENA as u64),
         (
             "TCACHE_MAX_BINS",
-            crate::arena::tcache::TCACHE_MAX_BINS as u64,
+            crate::chunk::bins::TCACHE_MAX_BINS as u64,
         ),
         ("MMAPPED_EMPTY", registry::EMPTY as u64),
         ("MMAPPED_GONE", registry::GONE as u64),
-        ("DUMP_LIST_LIMIT", crate::arena::DUMP_LIST_LIMIT as u64),
+        (
+            "DUMP_LIST_LIMIT",
+            crate::arena::walk::DUMP_LIST_LIMIT as u64,
+        ),
         (
             "TCACHE_WALK_LIMIT",
             crate::report::inspect::TCACHE_WALK_LIMIT as u64,
@@ -244,7 +250,10 @@ fn the_descriptor_points_at_the_statics_and_hashes_the_layout() {
     assert_eq!(d.version, debuginfo::VERSION);
     assert_eq!(d.size as usize, size_of::<DebugInfo>());
     assert_eq!(d.layout_hash, layout_hash(LAYOUT));
-    assert_eq!(d.main_arena, crate::arena::main_arena().cast_const().cast());
+    assert_eq!(
+        d.main_arena,
+        crate::arena::state::main_arena().cast_const().cast()
+    );
     assert_eq!(d.mp, (&raw const crate::config::tunables::MP).cast());
     assert_eq!(
         d.thread_list_head,

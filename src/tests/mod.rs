@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::vec::Vec;
 
 use crate::arena::heap::{self, HeapInfo};
-use crate::arena::{self, Arena, Locked};
+use crate::arena::{self, locked::Locked, state::Arena};
 use crate::chunk::bins::*;
+use crate::chunk::safelink::reveal_fd;
 use crate::chunk::*;
 
 /// A fresh thread arena in a heap of its own (arenas are never freed).
@@ -17,7 +18,7 @@ fn test_arena() -> (*mut Arena, usize) {
     let room = size_of::<HeapInfo>() + size_of::<Arena>() + MALLOC_ALIGNMENT;
     let h = heap::new_heap(room, 128 * 1024).expect("cannot map a heap");
     // SAFETY: a fresh heap sized for the arena.
-    let av = unsafe { arena::create_in_heap(h) };
+    let av = unsafe { arena::locked::create_in_heap(h) };
     // SAFETY: the arena is new and idle.
     let first = unsafe { (*av).top.addr() };
     (av, first)
@@ -31,7 +32,7 @@ fn heap_end(av: *mut Arena) -> usize {
 
 fn locked(av: *mut Arena) -> Locked {
     // SAFETY: test arenas are leaked.
-    unsafe { arena::lock(av) }
+    unsafe { arena::locked::lock(av) }
 }
 
 /// Every free chunk the arena's bins hold, with the bin it is in.
@@ -484,3 +485,4 @@ fn random_operations_keep_every_block_intact_and_the_heap_consistent() {
 
 mod layout;
 mod model;
+mod verify;

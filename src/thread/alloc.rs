@@ -5,8 +5,9 @@
 //! errno value.
 
 use crate::arena::mmapped;
-use crate::arena::tcache::{self, Tcache, csize2tidx};
-use crate::arena::{self, Locked};
+use crate::arena::tcache::Tcache;
+use crate::arena::{self, locked::Locked};
+use crate::chunk::bins::csize2tidx;
 use crate::chunk::*;
 use crate::config::tunables::MP;
 use crate::os::printerr::misuse;
@@ -60,12 +61,22 @@ fn malloc_from_arena(nb: usize) -> Result<NonNull<u8>, Errno> {
 /// fork holds the arena to use (the caller goes around it: see the `lock`
 /// module).
 fn in_arena<T>(f: impl Fn(&Locked) -> T, missed: impl Fn(&T) -> bool) -> Option<T> {
+    let tc = thread_cache();
     let av = arenas::arena_get()?;
-    let got = f(&av);
+    let got = f(av.serve(tc));
     if !missed(&got) {
         return Some(got);
     }
-    arenas::arena_get_retry(av).map(|av| f(&av))
+    arenas::arena_get_retry(av).map(|av| f(av.serve(tc)))
+}
+
+/// The calling thread's tcache (null before its first malloc and after its
+/// exit), which the arena serving it fills as it finds chunks of the
+/// requested size (see `Locked::serve`).
+#[inline]
+fn thread_cache() -> *mut Tcache {
+    // SAFETY: the thread's own state.
+    unsafe { (*tls::thread_state()).tcache }
 }
 
 /// A chunk of `nb` bytes (user pointer `align`-aligned) for a thread that
@@ -97,7 +108,7 @@ fn around_fork(nb: usize, align: usize) -> Result<NonNull<u8>, Errno> {
 /// Gives the thread its tcache: a chunk of its arena, zeroed.
 #[cold]
 fn init_tcache(ts: *mut ThreadState) {
-    tcache::init_key();
+    crate::chunk::safelink::init_key();
     let nb = request2size(size_of::<Tcache>());
     // A fork under way: no cache for now, the next call makes it.
     let Some(p) = in_arena(|av| av.malloc(nb), |p| p.is_null()) else {
@@ -150,7 +161,7 @@ unsafe fn heap_chunk_ok(p: Chunk, size: usize, bad_size: &str, bad_pointer: &str
         return false;
     }
     // SAFETY: forwarded from the caller.
-    if unsafe { !arena::owns_chunk(p, size) } {
+    if unsafe { !arena::locked::owns_chunk(p, size) } {
         misuse(bad_pointer);
         return false;
     }
@@ -255,7 +266,7 @@ pub unsafe fn realloc(mem: *mut u8, n: usize) -> Result<NonNull<u8>, Errno> {
     // Only where the chunk starts is checked here: its arena checks its
     // size as glibc does ("realloc(): invalid old size").
     // SAFETY: the header was readable above.
-    if unsafe { !arena::owns_chunk_start(p) } {
+    if unsafe { !arena::locked::owns_chunk_start(p) } {
         misuse("realloc(): invalid pointer");
         return Err(libc::EINVAL);
     }
@@ -265,11 +276,11 @@ pub unsafe fn realloc(mem: *mut u8, n: usize) -> Result<NonNull<u8>, Errno> {
         return Err(libc::EINVAL);
     };
     // SAFETY: arenas live for the whole process.
-    let Some(av) = (unsafe { arena::lock_unless_forking(owner) }) else {
+    let Some(av) = (unsafe { arena::locked::lock_unless_forking(owner) }) else {
         // SAFETY: a live heap chunk of ours, old_size - 8 usable bytes.
         return unsafe { move_around_fork(p, old_size - SIZE_SZ, nb, n) };
     };
-    let q = av.realloc(p, nb);
+    let q = av.serve(thread_cache()).realloc(p, nb);
     drop(av);
     if !q.is_null() {
         return non_null(q);

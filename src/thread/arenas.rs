@@ -33,7 +33,7 @@ use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize};
 
 use crate::arena::heap::{self, HeapInfo};
-use crate::arena::{self, Arena, Hold, Locked, main_arena};
+use crate::arena::{self, locked::Hold, locked::Locked, state::Arena, state::main_arena};
 use crate::chunk::Chunk;
 use crate::config::tunables::MP;
 use crate::os::lock::{FORK_HOLDER, Got, Lock};
@@ -84,7 +84,7 @@ pub fn arena_get() -> Option<Locked> {
     }
     let a = if a == TORN_DOWN { main_arena() } else { a };
     // SAFETY: arenas live for the whole process.
-    unsafe { arena::lock_unless_forking(a) }
+    unsafe { arena::locked::lock_unless_forking(a) }
 }
 
 /// After a request failed in `failed`: another arena, locked (the main
@@ -94,7 +94,7 @@ pub fn arena_get_retry(failed: Locked) -> Option<Locked> {
     drop(failed);
     if a != main_arena() {
         // SAFETY: the main arena is a static.
-        unsafe { arena::lock_unless_forking(main_arena()) }
+        unsafe { arena::locked::lock_unless_forking(main_arena()) }
     } else {
         arena_get2(a)
     }
@@ -145,11 +145,11 @@ fn arena_get2(avoid: *mut Arena) -> Option<Locked> {
         FREE_LIST_LOCK.unlock();
         attach(main);
         // SAFETY: the main arena is a static.
-        return unsafe { arena::lock_unless_forking(main) };
+        return unsafe { arena::locked::lock_unless_forking(main) };
     }
     if let Some(a) = take_free_arena() {
         // SAFETY: arenas live for the whole process.
-        return unsafe { arena::lock_unless_forking(a) };
+        return unsafe { arena::locked::lock_unless_forking(a) };
     }
     if forking_here {
         // An atfork handler allocating in the forking thread, which holds
@@ -170,7 +170,7 @@ fn arena_get2(avoid: *mut Arena) -> Option<Locked> {
     }
     match new_arena() {
         // SAFETY: arenas live for the whole process.
-        NewArena::Made(a) => unsafe { arena::lock_unless_forking(a) },
+        NewArena::Made(a) => unsafe { arena::locked::lock_unless_forking(a) },
         NewArena::Forking => {
             NARENAS.fetch_sub(1, Relaxed);
             None
@@ -225,7 +225,7 @@ fn new_arena() -> NewArena {
         return NewArena::Failed;
     };
     // SAFETY: a fresh heap, sized for the arena header.
-    let a = unsafe { arena::create_in_heap(h) };
+    let a = unsafe { arena::locked::create_in_heap(h) };
 
     if LIST_LOCK.lock_unless_forking() != Got::Taken {
         // A fork holds the ring (this is not the forking thread, which
@@ -285,7 +285,7 @@ fn reused_arena(avoid: *mut Arena) -> Option<Locked> {
     let mut got = false;
     loop {
         // SAFETY: arenas live for the whole process.
-        if unsafe { arena::mutex(a) }.try_lock() {
+        if unsafe { arena::state::mutex(a) }.try_lock() {
             got = true;
             break;
         }
@@ -300,7 +300,7 @@ fn reused_arena(avoid: *mut Arena) -> Option<Locked> {
             a = ring_next(a);
         }
         // SAFETY: as above.
-        match unsafe { arena::mutex(a) }.lock_unless_forking() {
+        match unsafe { arena::state::mutex(a) }.lock_unless_forking() {
             Got::Taken => {}
             Got::Borrowed => hold = Hold::Borrowed,
             Got::Forking => return None,
@@ -317,7 +317,7 @@ fn reused_arena(avoid: *mut Arena) -> Option<Locked> {
     attach(a);
     NEXT_TO_USE.store(ring_next(a), Relaxed);
     // SAFETY: we hold `a`'s lock (taken or borrowed above).
-    Some(unsafe { arena::held(a, hold) })
+    Some(unsafe { arena::locked::held(a, hold) })
 }
 
 /// Takes `a` off the free list if it is there. Needs FREE_LIST_LOCK.
@@ -413,7 +413,7 @@ fn flush_tcache() {
         // Off the registry before the cache goes: a dump must not read it.
         tls::registry::leave();
         (*ts).tcache = null_mut();
-        for idx in 0..crate::arena::tcache::TCACHE_MAX_BINS {
+        for idx in 0..crate::chunk::bins::TCACHE_MAX_BINS {
             while (*tc).counts[idx] > 0 {
                 if !crate::chunk::is_aligned((*tc).entries[idx] as usize) {
                     crate::os::printerr::malloc_printerr(
@@ -459,7 +459,7 @@ unsafe fn free_unless_forking(p: Chunk) -> bool {
         crate::os::printerr::malloc_printerr("free(): invalid pointer");
     };
     // SAFETY: arenas live for the whole process.
-    match unsafe { arena::lock_unless_forking(owner) } {
+    match unsafe { arena::locked::lock_unless_forking(owner) } {
         Some(av) => {
             av.free_chunk(p);
             true

@@ -31,7 +31,7 @@ use crate::os::sys;
 // In a process that has only ever had one thread, glibc's fork takes none of
 // these locks, so that `fork` stays usable from a signal handler that
 // interrupted malloc, free or fork itself; nor do we. The arenas then go
-// unlocked anyway (see `arena::lock`).
+// unlocked anyway (see `arena::locked::lock`).
 unsafe extern "C" {
     fn _IO_list_lock();
     fn _IO_list_unlock();
@@ -51,7 +51,7 @@ extern "C" fn before_fork() {
     unsafe { _IO_list_lock() };
     LIST_LOCK.lock();
     // SAFETY: arenas live for the whole process.
-    for_each_arena(|a| unsafe { arena::mutex(a) }.lock());
+    for_each_arena(|a| unsafe { arena::state::mutex(a) }.lock());
     crate::arena::mmapped::registry::lock_for_fork();
     // Atfork handlers that run after ours may allocate in this thread
     // (it borrows the locks it holds); other threads must not wait for
@@ -60,7 +60,7 @@ extern "C" fn before_fork() {
     FORK_GEN.fetch_add(1, Relaxed);
     LIST_LOCK.mark_forking();
     // SAFETY: arenas live for the whole process.
-    for_each_arena(|a| unsafe { arena::mutex(a) }.mark_forking());
+    for_each_arena(|a| unsafe { arena::state::mutex(a) }.mark_forking());
     crate::arena::mmapped::registry::mark_forking();
 }
 
@@ -70,7 +70,7 @@ extern "C" fn after_fork_parent() {
     }
     crate::arena::mmapped::registry::unlock_after_fork();
     // SAFETY: before_fork locked every arena.
-    for_each_arena(|a| unsafe { arena::mutex(a) }.unlock());
+    for_each_arena(|a| unsafe { arena::state::mutex(a) }.unlock());
     LIST_LOCK.unlock();
     // SAFETY: taken in before_fork (fork has released its own hold).
     unsafe { _IO_list_unlock() };
@@ -101,7 +101,7 @@ extern "C" fn after_fork_child() {
     for_each_arena(|a| {
         // SAFETY: the child has one thread; nobody else touches arenas.
         unsafe {
-            arena::mutex(a).reset();
+            arena::state::mutex(a).reset();
             if a == mine {
                 (*a).attached_threads = 1;
             } else {

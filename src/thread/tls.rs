@@ -8,7 +8,7 @@
 //! (`registry`), so the heap dump can show every thread's cache and which
 //! threads an arena serves.
 
-use crate::arena::Arena;
+use crate::arena::state::Arena;
 use crate::arena::tcache::Tcache;
 use crate::os::thread::{self, static_tls};
 

@@ -1,0 +1,199 @@
+//! Freeing a chunk into an arena (glibc's `_int_free` once the tcache is
+//! full or skipped): small chunks go to their fastbin unmerged; others merge
+//! with free neighbours and go to the unsorted bin, or into top, after which
+//! a big enough top is trimmed. `consolidate` merges the fastbins' chunks
+//! (glibc's `malloc_consolidate`), before large requests and trims.
+
+use core::sync::atomic::Ordering::Relaxed;
+
+use super::locked::*;
+use crate::chunk::bins::*;
+use crate::chunk::safelink::{fastbin_mark, reveal_fd, store_fd};
+use crate::chunk::*;
+use crate::config::tunables::{self, MP};
+use crate::os::printerr::{malloc_printerr, misuse};
+use crate::os::sys;
+
+impl Locked {
+    // ----------------------------------------------------------------------
+    // free
+    // ----------------------------------------------------------------------
+
+    /// Frees heap chunk `p` of this arena (not an mmap'd one). A misuse
+    /// found before anything changes (see `check`) ends the call.
+    pub fn free_chunk(&self, p: Chunk) {
+        // SAFETY: `p` was handed out by this arena (the caller found its arena
+        // from its header); its neighbours are checked before being trusted.
+        unsafe {
+            let size = p.size();
+            if size < MINSIZE || !is_aligned(size) {
+                return misuse("free(): invalid size");
+            }
+            if size <= tunables::max_fast() {
+                let next_head = p.plus(size).head();
+                if next_head <= 2 * SIZE_SZ || next_head & !SIZE_BITS >= self.system_mem() {
+                    return misuse("free(): invalid next size (fast)");
+                }
+                let idx = fastbin_index(size);
+                let slot = &raw mut (*self.av).fastbins[idx];
+                let old = *slot;
+                if old == p {
+                    return misuse("double free or corruption (fasttop)");
+                }
+                // Beyond glibc: a chunk already deeper in the fastbin (the
+                // a, b, a double free) carries the fastbin mark.
+                if p.bk().addr() == fastbin_mark() && self.fastbin_holds(idx, p) {
+                    return misuse("free(): double free detected in fastbin");
+                }
+                if !old.is_null() && fastbin_index(old.size()) != idx {
+                    malloc_printerr("invalid fastbin entry (free)");
+                }
+                free_perturb(p.mem(), size - CHUNK_HDR_SZ);
+                (*self.av).have_fastchunks = 1;
+                store_fd(p, old);
+                p.set_bk(Chunk::from_ptr(fastbin_mark() as *mut u8));
+                *slot = p;
+                return;
+            }
+            self.free_merging(p, size);
+        }
+    }
+
+    /// Whether fastbin `idx` holds `p` (walked when a freed chunk carries
+    /// the fastbin mark, which its user data may also hold by chance).
+    ///
+    /// # Safety
+    /// The lock is held.
+    pub(super) unsafe fn fastbin_holds(&self, idx: usize, p: Chunk) -> bool {
+        // SAFETY: forwarded from the caller; links are checked for alignment
+        // before they are followed.
+        unsafe {
+            let mut c = (*self.av).fastbins[idx];
+            while !c.is_null() && is_aligned(c.addr()) {
+                if c == p {
+                    return true;
+                }
+                c = reveal_fd(c);
+            }
+        }
+        false
+    }
+
+    /// The non-fastbin part of free: merge with free neighbours and top,
+    /// file in the unsorted bin, and consolidate/trim after a big free.
+    pub(super) fn free_merging(&self, p: Chunk, size: usize) {
+        // SAFETY: as in `free_chunk`.
+        unsafe {
+            let next = p.plus(size);
+            if p == self.top() {
+                return misuse("double free or corruption (top)");
+            }
+            if self.contiguous() && next.addr() >= self.top().addr() + self.top().size() {
+                return misuse("double free or corruption (out)");
+            }
+            if !next.prev_inuse() {
+                return misuse("double free or corruption (!prev)");
+            }
+            let next_size = next.size();
+            if next.head() <= 2 * SIZE_SZ || next_size >= self.system_mem() {
+                return misuse("free(): invalid next size (normal)");
+            }
+            free_perturb(p.mem(), size - CHUNK_HDR_SZ);
+
+            let size = self.coalesce(
+                p,
+                size,
+                "corrupted size vs. prev_size while consolidating",
+                "free(): corrupted unsorted chunks",
+            );
+
+            if size >= FASTBIN_CONSOLIDATION_THRESHOLD {
+                if (*self.av).have_fastchunks != 0 {
+                    self.consolidate();
+                }
+                let _errno = sys::KeepErrno::new();
+                if !self.is_main() {
+                    // Even a small top may mean a whole heap can go.
+                    self.heap_trim(MP.top_pad.load(Relaxed));
+                } else if self.top().size() >= MP.trim_threshold.load(Relaxed) {
+                    self.systrim(MP.top_pad.load(Relaxed));
+                }
+            }
+        }
+    }
+
+    /// Merges chunk `p` (being freed, `size` bytes, checked by the caller)
+    /// with a free previous chunk and a free next chunk, or with top, and
+    /// files the result in the unsorted bin; returns the merged size.
+    pub(super) fn coalesce(
+        &self,
+        mut p: Chunk,
+        mut size: usize,
+        prev_msg: &str,
+        unsorted_msg: &str,
+    ) -> usize {
+        // SAFETY: `p` is a chunk of this arena being freed; its neighbours
+        // are found from sizes the caller checked, and every list link is
+        // checked by `unlink`/`push_unsorted` before it is rewritten.
+        unsafe {
+            let next = p.plus(size);
+            let next_size = next.size();
+            if !p.prev_inuse() {
+                let prev_size = p.prev_size();
+                size += prev_size;
+                p = p.minus(prev_size);
+                if p.size() != prev_size {
+                    malloc_printerr(prev_msg);
+                }
+                self.unlink(p);
+            }
+            if next != self.top() {
+                if !next.inuse_at(0) {
+                    self.unlink(next);
+                    size += next_size;
+                } else {
+                    next.clear_prev_inuse_at(0);
+                }
+                self.push_unsorted(p, size, unsorted_msg);
+                p.set_head(size | PREV_INUSE);
+                p.set_foot(size);
+            } else {
+                size += next_size;
+                p.set_head(size | PREV_INUSE);
+                self.set_top(p);
+            }
+            size
+        }
+    }
+
+    /// Empties every fastbin, merging each chunk with its free neighbours
+    /// (or top) and filing the result in the unsorted bin.
+    pub fn consolidate(&self) {
+        // SAFETY: the lock is held; fastbin chunks are this arena's and are
+        // checked (alignment, size class) before their neighbours are used.
+        unsafe {
+            (*self.av).have_fastchunks = 0;
+            for idx in 0..NFASTBINS {
+                let slot = &raw mut (*self.av).fastbins[idx];
+                let mut p = *slot;
+                *slot = Chunk::NULL;
+                while !p.is_null() {
+                    if !is_aligned(p.addr()) {
+                        malloc_printerr("malloc_consolidate(): unaligned fastbin chunk detected");
+                    }
+                    if fastbin_index(p.size()) != idx {
+                        malloc_printerr("malloc_consolidate(): invalid chunk size");
+                    }
+                    let next_p = reveal_fd(p);
+                    self.coalesce(
+                        p,
+                        p.size(),
+                        "corrupted size vs. prev_size in fastbins",
+                        "malloc_consolidate(): corrupted unsorted chunks",
+                    );
+                    p = next_p;
+                }
+            }
+        }
+    }
+}

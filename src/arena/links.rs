@@ -1,0 +1,196 @@
+//! The bin lists, and the checks made before a link is followed or
+//! rewritten. glibc's checks (`unlink`'s "corrupted double-linked list",
+//! the unsorted bin's) report with glibc's message; beyond glibc, a link
+//! must also lie in memory this arena got from the system (`check_link`),
+//! so a wild pointer stops with a message instead of a fault.
+//!
+//! Small bins hold one size each, oldest last; large bins hold a range of
+//! sizes, sorted by size, with the first chunk of each size on a second
+//! list (`fd_nextsize`/`bk_nextsize`) so a best fit skips equal sizes.
+
+use core::sync::atomic::Ordering::Relaxed;
+
+use super::heap::{self};
+use super::locked::*;
+use super::state::*;
+use crate::chunk::bins::*;
+use crate::chunk::*;
+use crate::os::printerr::malloc_printerr;
+
+impl Locked {
+    // ----------------------------------------------------------------------
+    // Bin lists
+    // ----------------------------------------------------------------------
+
+    /// Beyond glibc: aborts with `msg` unless `c`, a link about to be
+    /// followed, is a bin header of this arena or lies in memory this arena
+    /// got from the system. A list corrupted with a wild pointer then stops
+    /// here with a message instead of faulting (or writing) through it.
+    #[inline(always)]
+    pub(super) fn check_link(&self, c: Chunk, msg: &str) {
+        let a = c.addr();
+        if a.wrapping_sub(self.span_lo.get()) < self.span_len.get() {
+            return;
+        }
+        // A bin header, inside the arena itself.
+        if a.wrapping_sub(self.av as usize) < size_of::<Arena>() {
+            return;
+        }
+        self.check_far_link(a, msg);
+    }
+
+    /// `check_link` beyond the span: for the main arena, its span as it is
+    /// now; for a thread arena, any of its heaps.
+    #[inline(never)]
+    pub(super) fn check_far_link(&self, a: usize, msg: &str) {
+        if self.is_main() {
+            let lo = MAIN_LO.load(Relaxed);
+            if a.wrapping_sub(lo) < MAIN_HI.load(Relaxed).wrapping_sub(lo) {
+                return;
+            }
+            malloc_printerr(msg);
+        }
+        self.check_thread_link(a, msg);
+    }
+
+    /// `check_link` for a thread arena: `a` must lie in one of its heaps.
+    #[inline(never)]
+    pub(super) fn check_thread_link(&self, a: usize, msg: &str) {
+        // SAFETY: `in_our_heap` found a live heap header below `a`.
+        if heap::in_our_heap(a, MINSIZE) && unsafe { (*heap::heap_for_ptr(a)).ar_ptr } == self.av {
+            return;
+        }
+        malloc_printerr(msg);
+    }
+
+    /// Takes a free chunk off its doubly linked bin (and off the nextsize
+    /// list, for the first chunk of its size in a large bin).
+    pub(super) fn unlink(&self, p: Chunk) {
+        // SAFETY: `p` is a free chunk of this arena (it was found in a bin
+        // or as a free neighbour); its links are checked before use, so a
+        // corrupted list aborts instead of writing through a wild pointer.
+        unsafe {
+            if p.size() != p.next().prev_size() {
+                malloc_printerr("corrupted size vs. prev_size");
+            }
+            let fd = p.fd();
+            let bk = p.bk();
+            self.check_link(fd, LINK_OUTSIDE);
+            self.check_link(bk, LINK_OUTSIDE);
+            if fd.bk() != p || bk.fd() != p {
+                malloc_printerr("corrupted double-linked list");
+            }
+            fd.set_bk(bk);
+            bk.set_fd(fd);
+            if !in_smallbin_range(p.size()) && !p.fd_nextsize().is_null() {
+                if p.fd_nextsize().bk_nextsize() != p || p.bk_nextsize().fd_nextsize() != p {
+                    malloc_printerr("corrupted double-linked list (not small)");
+                }
+                if fd.fd_nextsize().is_null() {
+                    // `fd` (same size) becomes its size's head.
+                    if p.fd_nextsize() == p {
+                        fd.set_fd_nextsize(fd);
+                        fd.set_bk_nextsize(fd);
+                    } else {
+                        fd.set_fd_nextsize(p.fd_nextsize());
+                        fd.set_bk_nextsize(p.bk_nextsize());
+                        p.fd_nextsize().set_bk_nextsize(fd);
+                        p.bk_nextsize().set_fd_nextsize(fd);
+                    }
+                } else {
+                    p.fd_nextsize().set_bk_nextsize(p.bk_nextsize());
+                    p.bk_nextsize().set_fd_nextsize(p.fd_nextsize());
+                }
+            }
+        }
+    }
+
+    /// Puts free chunk `p` of `size` at the head of the unsorted bin.
+    pub(super) fn push_unsorted(&self, p: Chunk, size: usize, corrupt_msg: &str) {
+        let bck = self.unsorted();
+        // SAFETY: `p` is a free chunk of this arena; the unsorted bin's head
+        // link is checked before it is rewritten.
+        unsafe {
+            let fwd = bck.fd();
+            self.check_link(fwd, LINK_OUTSIDE);
+            if fwd.bk() != bck {
+                malloc_printerr(corrupt_msg);
+            }
+            if !in_smallbin_range(size) {
+                p.set_fd_nextsize(Chunk::NULL);
+                p.set_bk_nextsize(Chunk::NULL);
+            }
+            p.set_fd(fwd);
+            p.set_bk(bck);
+            bck.set_fd(p);
+            fwd.set_bk(p);
+        }
+    }
+
+    /// Files a chunk taken from the unsorted bin into its small or large bin.
+    pub(super) fn file_into_bin(&self, victim: Chunk, size: usize) {
+        // SAFETY: `victim` is a free chunk of this arena, off every list;
+        // the chunks of the target bin are this arena's, and the links that
+        // are rewritten are checked first.
+        unsafe {
+            let (index, mut bck, mut fwd);
+            if in_smallbin_range(size) {
+                index = smallbin_index(size);
+                bck = self.bin_at(index);
+                fwd = bck.fd();
+            } else {
+                index = largebin_index(size);
+                bck = self.bin_at(index);
+                fwd = bck.fd();
+                if fwd == bck {
+                    victim.set_fd_nextsize(victim);
+                    victim.set_bk_nextsize(victim);
+                } else if size < {
+                    self.check_link(bck.bk(), MALLOC_LINK_OUTSIDE);
+                    bck.bk().size()
+                } {
+                    // Smaller than everything: goes last.
+                    fwd = bck;
+                    bck = bck.bk();
+                    let largest = fwd.fd();
+                    self.check_link(largest, MALLOC_LINK_OUTSIDE);
+                    self.check_link(largest.bk_nextsize(), MALLOC_LINK_OUTSIDE);
+                    victim.set_fd_nextsize(largest);
+                    victim.set_bk_nextsize(largest.bk_nextsize());
+                    largest.bk_nextsize().set_fd_nextsize(victim);
+                    largest.set_bk_nextsize(victim);
+                } else {
+                    while size < fwd.size() {
+                        fwd = fwd.fd_nextsize();
+                        self.check_link(fwd, MALLOC_LINK_OUTSIDE);
+                    }
+                    if size == fwd.size() {
+                        // Not the first of its size: stays off the nextsize list.
+                        fwd = fwd.fd();
+                    } else {
+                        victim.set_fd_nextsize(fwd);
+                        victim.set_bk_nextsize(fwd.bk_nextsize());
+                        self.check_link(fwd.bk_nextsize(), MALLOC_LINK_OUTSIDE);
+                        if fwd.bk_nextsize().fd_nextsize() != fwd {
+                            malloc_printerr(
+                                "malloc(): largebin double linked list corrupted (nextsize)",
+                            );
+                        }
+                        fwd.set_bk_nextsize(victim);
+                        victim.bk_nextsize().set_fd_nextsize(victim);
+                    }
+                    bck = fwd.bk();
+                    self.check_link(bck, MALLOC_LINK_OUTSIDE);
+                    if bck.fd() != fwd {
+                        malloc_printerr("malloc(): largebin double linked list corrupted (bk)");
+                    }
+                }
+            }
+            self.mark_bin(index);
+            victim.set_bk(bck);
+            victim.set_fd(fwd);
+            fwd.set_bk(victim);
+            bck.set_fd(victim);
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! glibc 2.36's `struct malloc_state`, field for field, and the main arena:
+//! a `static` exported as `main_arena`, usable on the very first call,
+//! before any constructor has run. Thread arenas live at the start of their
+//! first heap (`locked::create_in_heap`).
+
+use crate::chunk::bins::*;
+use crate::chunk::*;
+use crate::os::lock::Lock;
+use core::cell::UnsafeCell;
+use core::mem::offset_of;
+
+/// `flags` bit: the arena's memory is not one contiguous brk region.
+pub const NONCONTIGUOUS_BIT: i32 = 2;
+
+/// glibc 2.36's `struct malloc_state`, field for field.
+#[repr(C)]
+pub struct Arena {
+    /// Protects every other field and every chunk of the arena's heaps.
+    pub mutex: Lock,
+    pub flags: i32,
+    pub have_fastchunks: i32,
+    pub fastbins: [Chunk; NFASTBINS],
+    pub top: Chunk,
+    pub last_remainder: Chunk,
+    /// `bins[2i-2]`, `bins[2i-1]` are the `fd`, `bk` of bin `i`.
+    pub bins: [Chunk; NBINS * 2 - 2],
+    pub binmap: [u32; BINMAPSIZE],
+    pub next: *mut Arena,
+    pub next_free: *mut Arena,
+    pub attached_threads: usize,
+    pub system_mem: usize,
+    pub max_system_mem: usize,
+}
+
+const _: () = assert!(core::mem::size_of::<Arena>() == 0x898);
+const _: () = assert!(offset_of!(Arena, top) == 96 && offset_of!(Arena, bins) == 112);
+
+impl Arena {
+    /// An arena with no memory and uninitialised bins (see `Locked::init`).
+    pub const fn new() -> Arena {
+        Arena {
+            mutex: Lock::new(),
+            flags: 0,
+            have_fastchunks: 0,
+            fastbins: [Chunk::NULL; NFASTBINS],
+            top: Chunk::NULL,
+            last_remainder: Chunk::NULL,
+            bins: [Chunk::NULL; NBINS * 2 - 2],
+            binmap: [0; BINMAPSIZE],
+            next: core::ptr::null_mut(),
+            next_free: core::ptr::null_mut(),
+            attached_threads: 0,
+            system_mem: 0,
+            max_system_mem: 0,
+        }
+    }
+}
+
+/// An arena in a `static`: shared between threads, changed only under its
+/// lock.
+#[repr(transparent)]
+pub struct ArenaCell(UnsafeCell<Arena>);
+
+// SAFETY: every access to the inner arena other than its (atomic) mutex goes
+// through `Locked`, which exists only while the mutex is held.
+unsafe impl Sync for ArenaCell {}
+
+impl ArenaCell {
+    pub const fn new() -> Self {
+        ArenaCell(UnsafeCell::new(Arena::new()))
+    }
+    pub fn get(&self) -> *mut Arena {
+        self.0.get()
+    }
+}
+
+/// The main arena: a static, usable on the very first call, grown with brk.
+/// Exported as `main_arena`, glibc's name for it, so debuggers' heap tools
+/// find it.
+#[cfg_attr(not(test), unsafe(export_name = "main_arena"))]
+pub static MAIN_ARENA: ArenaCell = ArenaCell::new();
+
+pub fn main_arena() -> *mut Arena {
+    MAIN_ARENA.get()
+}
+
+/// The arena's mutex, without touching any other field.
+///
+/// # Safety
+/// `av` must point to a live arena.
+pub unsafe fn mutex<'a>(av: *mut Arena) -> &'a Lock {
+    // SAFETY: the mutex is an atomic, shared by design; the reference covers
+    // only that field, never the fields the lock holder mutates.
+    unsafe { &(*av).mutex }
+}

@@ -1,0 +1,174 @@
+//! Giving memory back: the main arena lowers the brk when top passes the
+//! trim threshold (glibc's `systrim`); a thread arena unmaps heaps that
+//! became entirely free and shrinks the last one (`heap_trim`); and
+//! `malloc_trim` releases the free pages inside every bin as well.
+
+use core::sync::atomic::Ordering::Relaxed;
+
+use super::heap::{self, HeapInfo};
+use super::locked::*;
+use crate::chunk::bins::*;
+use crate::chunk::*;
+use crate::config::tunables::MP;
+use crate::os::printerr::malloc_printerr;
+use crate::os::sys;
+use crate::os::text::trace;
+
+impl Locked {
+    /// After a big free in a thread arena: unmap heaps that have become
+    /// entirely free (never the arena's first), then give back the top's
+    /// pages beyond `pad` if top passed the trim threshold.
+    pub(super) fn heap_trim(&self, pad: usize) -> bool {
+        let trimmed = self.heap_trim_now(pad);
+        self.refresh_span();
+        trimmed
+    }
+
+    pub(super) fn heap_trim_now(&self, pad: usize) -> bool {
+        let hdr = core::mem::size_of::<HeapInfo>();
+        let mut top = self.top();
+        // SAFETY: the lock is held; heaps are found by masking top and by
+        // `prev` links this arena wrote; the fencepost is checked before the
+        // chunks before it are trusted.
+        unsafe {
+            let mut h = heap::heap_for_ptr(top.addr());
+            let page = (*h).pagesize;
+            while top.addr() == h as usize + hdr {
+                // The whole heap is top: fold back into the previous heap,
+                // whose end holds the fencepost grow_thread_heap wrote.
+                let prev_heap = (*h).prev;
+                let end = prev_heap as usize + (*prev_heap).size - (MINSIZE - CHUNK_HDR_SZ);
+                let misalign = end & ALIGN_MASK;
+                let fence = Chunk::from_ptr((end - misalign) as *mut u8);
+                if fence.head() != PREV_INUSE {
+                    malloc_printerr("heap_trim(): corrupted fencepost");
+                }
+                let mut p = fence.minus(fence.prev_size());
+                let mut new_size = p.size() + (MINSIZE - CHUNK_HDR_SZ) + misalign;
+                if !p.prev_inuse() {
+                    new_size += p.prev_size();
+                }
+                if new_size + (heap::HEAP_MAX_SIZE - (*prev_heap).size) < pad + MINSIZE + page {
+                    break;
+                }
+                (*self.av).system_mem -= (*h).size;
+                trace(format_args!(
+                    "munmap {h:p}  thread arena {:p}: heap entirely free, given back",
+                    self.av
+                ));
+                heap::delete_heap(h);
+                h = prev_heap;
+                if !p.prev_inuse() {
+                    p = p.minus(p.prev_size());
+                    self.unlink(p);
+                }
+                top = p;
+                top.set_head(new_size | PREV_INUSE);
+                self.set_top(top);
+            }
+
+            let top_size = top.size();
+            if top_size < MP.trim_threshold.load(Relaxed) {
+                return false;
+            }
+            let Some(top_area) = top_size.checked_sub(MINSIZE + 1) else {
+                return false;
+            };
+            if top_area <= pad {
+                return false;
+            }
+            let extra = align_down(top_area - pad, page);
+            if extra != 0 {
+                trace(format_args!(
+                    "madvise+mprotect -{extra:#x}  thread heap {h:p}: top ({top_size} bytes) passed the trim threshold"
+                ));
+            }
+            if extra == 0 || !heap::shrink_heap(h, extra) {
+                return false;
+            }
+            (*self.av).system_mem -= extra;
+            top.set_head((top_size - extra) | PREV_INUSE);
+        }
+        true
+    }
+
+    /// Gives the top of a contiguous main arena back to the kernel with a
+    /// negative sbrk, keeping `pad` bytes; true if anything was released.
+    pub fn systrim(&self, pad: usize) -> bool {
+        let page = sys::page_size();
+        let top = self.top();
+        // SAFETY: top is this arena's.
+        let top_size = unsafe { top.size() };
+        let Some(top_area) = top_size.checked_sub(MINSIZE + 1) else {
+            return false;
+        };
+        if top_area <= pad {
+            return false;
+        }
+        let extra = align_down(top_area - pad, page);
+        if extra == 0 {
+            return false;
+        }
+        // Only if the break is still where our top ends (nobody else moved it).
+        if sys::sbrk_by(0) != Some(top.plus(top_size).as_ptr()) {
+            return false;
+        }
+        trace(format_args!(
+            "brk -{extra:#x}  main arena: top ({top_size} bytes) passed the trim threshold, keeping {pad} bytes of pad"
+        ));
+        let _ = sys::sbrk_by(-(extra as isize));
+        let Some(new_brk) = sys::sbrk_by(0) else {
+            return false;
+        };
+        let released = (top.addr() + top_size).wrapping_sub(new_brk as usize);
+        if released == 0 || released > extra {
+            return false;
+        }
+        // SAFETY: the lock is held; top's header is still ours.
+        unsafe {
+            (*self.av).system_mem -= released;
+            top.set_head((top_size - released) | PREV_INUSE);
+        }
+        true
+    }
+
+    /// malloc_trim for one arena: consolidate, give back every whole page
+    /// inside free chunks (MADV_DONTNEED), and for the main arena also trim
+    /// top down to `pad`. True if anything was released.
+    pub fn trim(&self, pad: usize) -> bool {
+        self.consolidate();
+        let page = sys::page_size();
+        let header = 6 * SIZE_SZ; // a free chunk's header and links stay
+        let mut released = false;
+        for i in 1..NBINS {
+            if i != UNSORTED && i < bin_index(page) {
+                continue;
+            }
+            let bin = self.bin_at(i);
+            // SAFETY: the lock is held; the chunks are this arena's free
+            // chunks, and only whole pages strictly inside them (past their
+            // links, before their footer) are discarded.
+            unsafe {
+                let mut p = bin.bk();
+                while p != bin {
+                    let size = p.size();
+                    if size > page - 1 + header {
+                        let first = align_up(p.addr() + header, page);
+                        let rest = size - (first - p.addr());
+                        if rest > page - 1 {
+                            trace(format_args!(
+                                "madvise {first:#x} {:#x}  malloc_trim: whole pages inside a free {size}-byte chunk",
+                                align_down(rest, page)
+                            ));
+                            sys::discard(first as *mut u8, align_down(rest, page));
+                            released = true;
+                        }
+                    }
+                    p = p.bk();
+                }
+            }
+        }
+        let _errno = sys::KeepErrno::new();
+        (self.is_main() && self.systrim(pad)) || released
+    }
+}
