@@ -35,7 +35,7 @@ impl Locked {
                     return misuse("free(): invalid next size (fast)");
                 }
                 let idx = fastbin_index(size);
-                let slot = &raw mut (*self.av).fastbins[idx];
+                let slot = self.fastbin(idx);
                 let old = *slot;
                 if old == p {
                     return misuse("double free or corruption (fasttop)");
@@ -68,7 +68,7 @@ impl Locked {
         // SAFETY: forwarded from the caller; links are checked for alignment
         // before they are followed.
         unsafe {
-            let mut c = (*self.av).fastbins[idx];
+            let mut c = *self.fastbin(idx);
             while !c.is_null() && is_aligned(c.addr()) {
                 if c == p {
                     return true;

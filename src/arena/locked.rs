@@ -11,7 +11,6 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use super::heap::{self, HeapInfo};
 use super::state::*;
-use super::tcache::Tcache;
 use crate::chunk::bins::*;
 use crate::chunk::*;
 use crate::config::tunables::PERTURB_BYTE;
@@ -83,10 +82,6 @@ pub unsafe fn owns_chunk_start(p: Chunk) -> bool {
 pub struct Locked {
     pub(super) av: *mut Arena,
     hold: Hold,
-    /// The cache of the thread this request is for, which `malloc` fills
-    /// with chunks of the requested size as it finds them (glibc's tcache
-    /// stashing); null for none. Set by the thread layer (`serve`).
-    tcache: core::cell::Cell<*mut Tcache>,
     /// Where most of the arena's chunks lie, for `check_link`'s first
     /// compare: the main arena's span, or the heap of a thread arena's top.
     /// Refreshed when the arena grows or shrinks.
@@ -208,7 +203,6 @@ impl Locked {
         Locked {
             av,
             hold,
-            tcache: core::cell::Cell::new(core::ptr::null_mut()),
             span_lo: core::cell::Cell::new(0),
             span_len: core::cell::Cell::new(0),
         }
@@ -233,20 +227,6 @@ impl Locked {
         self.av
     }
 
-    /// Serves the thread whose cache is `tc` (null: none): `malloc` stashes
-    /// chunks of the requested size into it.
-    #[inline]
-    pub fn serve(&self, tc: *mut Tcache) -> &Locked {
-        self.tcache.set(tc);
-        self
-    }
-
-    /// The cache `malloc` may stash into (see `serve`).
-    #[inline]
-    pub(super) fn tcache(&self) -> *mut Tcache {
-        self.tcache.get()
-    }
-
     #[inline]
     pub(super) fn is_main(&self) -> bool {
         core::ptr::eq(self.av, main_arena())
@@ -262,6 +242,16 @@ impl Locked {
     pub(super) fn contiguous(&self) -> bool {
         // SAFETY: the lock is held (type invariant).
         unsafe { (*self.av).flags & NONCONTIGUOUS_BIT == 0 }
+    }
+
+    /// The head of fastbin `idx`, for a chunk size of at most `max_fast()`:
+    /// `set_max_fast` caps that at MAX_FAST_SIZE, whose index is below
+    /// NFASTBINS, so the slot is in the array with no bounds check.
+    #[inline(always)]
+    pub(super) fn fastbin(&self, idx: usize) -> *mut Chunk {
+        debug_assert!(idx < NFASTBINS);
+        // SAFETY: `idx < NFASTBINS` (above): a slot of this arena's array.
+        unsafe { (&raw mut (*self.av).fastbins).cast::<Chunk>().add(idx) }
     }
 
     /// Bin `i` as a fake chunk whose fd/bk are `bins[2i-2]`, `bins[2i-1]`.

@@ -10,8 +10,7 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use super::heap::{self};
 use super::locked::*;
-use super::tcache::Tcache;
-use crate::chunk::bins::csize2tidx;
+use super::tcache::{TcBin, Tcache};
 use crate::chunk::bins::*;
 use crate::chunk::safelink::reveal_fd;
 use crate::chunk::*;
@@ -68,14 +67,14 @@ impl Locked {
 
     /// Finds or makes a chunk of at least `nb` bytes (a chunk size from
     /// `request2size`); null when the kernel has nothing more to give.
-    pub fn malloc(&self, nb: usize) -> *mut u8 {
+    pub fn malloc(&self, nb: usize, tc: *mut Tcache) -> *mut u8 {
         // 1. Fastbin of exactly this size.
         if nb <= tunables::max_fast() {
             let idx = fastbin_index(nb);
             // SAFETY: the lock is held; fastbin chunks are this arena's and
             // the revealed link is checked for alignment before use.
             unsafe {
-                let slot = &raw mut (*self.av).fastbins[idx];
+                let slot = self.fastbin(idx);
                 let victim = *slot;
                 if !victim.is_null() {
                     if !is_aligned(victim.addr()) {
@@ -96,8 +95,10 @@ impl Locked {
                     victim.set_bk(Chunk::NULL);
                     // Move the rest of this size into the thread's tcache
                     // while we hold the lock anyway.
-                    let (tc, tidx) = self.stash_target(nb);
-                    while tcache_has_room(tc, tidx) && !(*slot).is_null() {
+                    let stash = stash_target(nb, tc);
+                    while let Some((tc, tidx)) = with_room(stash)
+                        && !(*slot).is_null()
+                    {
                         let c = *slot;
                         if !is_aligned(c.addr()) {
                             malloc_printerr("malloc(): unaligned fastbin chunk detected 3");
@@ -127,8 +128,8 @@ impl Locked {
                     self.take_whole(victim, nb);
                     bin.set_bk(bck);
                     bck.set_fd(bin);
-                    let (tc, tidx) = self.stash_target(nb);
-                    while tcache_has_room(tc, tidx) {
+                    let stash = stash_target(nb, tc);
+                    while let Some((tc, tidx)) = with_room(stash) {
                         let c = bin.bk();
                         if c == bin {
                             break;
@@ -156,7 +157,7 @@ impl Locked {
 
         loop {
             // 3. Sort the unsorted bin, taking an exact fit on the way.
-            if let Some(mem) = self.sort_unsorted(nb) {
+            if let Some(mem) = self.sort_unsorted(nb, tc) {
                 return mem;
             }
             // 4. Best fit in the request's own large bin.
@@ -195,16 +196,18 @@ impl Locked {
 
     /// Step 3: empties the unsorted bin (up to MAX_UNSORTED_ITERS chunks),
     /// returning an exact fit or a split of the last remainder.
-    pub(super) fn sort_unsorted(&self, nb: usize) -> Option<*mut u8> {
+    pub(super) fn sort_unsorted(&self, nb: usize, tc: *mut Tcache) -> Option<*mut u8> {
         let unsorted = self.unsorted();
         let mut iters = 0;
         // Exact fits fill the thread's tcache first; one of them is
         // returned when sorting ends.
-        let (tc, tidx) = self.stash_target(nb);
+        let stash = stash_target(nb, tc);
         let mut cached = false;
         let finish = |cached: bool| {
             // SAFETY: `cached` means the bin got at least one chunk here.
-            cached.then(|| unsafe { (*tc).get(tidx) })
+            stash
+                .filter(|_| cached)
+                .map(|(tc, tidx)| unsafe { (*tc).get(tidx) })
         };
         // SAFETY: unsorted chunks are this arena's; every size and link is
         // checked as glibc does before the chunk is moved.
@@ -260,7 +263,7 @@ impl Locked {
 
                 if size == nb {
                     self.take_whole(victim, size);
-                    if tcache_has_room(tc, tidx) {
+                    if let Some((tc, tidx)) = with_room(stash) {
                         (*tc).put(victim, tidx);
                         cached = true;
                         continue;
@@ -387,7 +390,7 @@ impl Locked {
     /// malloc for calloc: returns the memory and how many of its first bytes
     /// may hold old data and need clearing (memory fresh from the kernel is
     /// already zero).
-    pub fn calloc(&self, nb: usize) -> (*mut u8, usize) {
+    pub fn calloc(&self, nb: usize, tc: *mut Tcache) -> (*mut u8, usize) {
         let old_top = self.top();
         // SAFETY: top is this arena's (or the fake initial top, size 0).
         let mut old_top_size = unsafe { old_top.size() };
@@ -407,7 +410,7 @@ impl Locked {
         } else {
             old_top_size = usize::MAX;
         }
-        let mem = self.malloc(nb);
+        let mem = self.malloc(nb, tc);
         if mem.is_null() {
             return (mem, 0);
         }
@@ -433,23 +436,20 @@ impl Locked {
     }
 }
 
-impl Locked {
-    /// The served thread's tcache (see `Locked::serve`) and its bin for
-    /// chunk size `nb`, where chunks of that size may be stashed (null when
-    /// there is no cache or the size is not cached).
-    #[inline]
-    fn stash_target(&self, nb: usize) -> (*mut Tcache, usize) {
-        let idx = csize2tidx(nb);
-        if idx < MP.tcache_bins.load(Relaxed) {
-            (self.tcache(), idx)
-        } else {
-            (core::ptr::null_mut(), idx)
-        }
+/// The requesting thread's cache `tc` (null: none) and its bin for chunk
+/// size `nb`, when chunks of that size may be stashed there.
+#[inline]
+fn stash_target(nb: usize, tc: *mut Tcache) -> Option<(*mut Tcache, TcBin)> {
+    if tc.is_null() {
+        return None;
     }
+    TcBin::of_size(nb).map(|b| (tc, b))
 }
 
+/// The stash target, if its bin has room for one more chunk.
 #[inline]
-fn tcache_has_room(tc: *mut Tcache, idx: usize) -> bool {
-    // SAFETY: a non-null `tc` is the calling thread's cache.
-    !tc.is_null() && usize::from(unsafe { (*tc).counts[idx] }) < MP.tcache_count.load(Relaxed)
+fn with_room(stash: Option<(*mut Tcache, TcBin)>) -> Option<(*mut Tcache, TcBin)> {
+    // SAFETY: a stash target's cache is the requesting thread's, which is
+    // the one running this request.
+    stash.filter(|&(tc, b)| unsafe { (*tc).has_room(b) })
 }

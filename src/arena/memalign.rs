@@ -2,20 +2,21 @@
 //! aligned chunk inside, and give the misaligned lead and the tail back.
 
 use super::locked::*;
+use super::tcache::Tcache;
 use crate::chunk::*;
 
 impl Locked {
     /// A chunk of `nb` bytes whose memory is aligned to `alignment` (a power
     /// of two ≥ MINSIZE): over-allocate, free the misaligned lead and the
     /// tail.
-    pub fn memalign(&self, alignment: usize, nb: usize) -> *mut u8 {
+    pub fn memalign(&self, alignment: usize, nb: usize, tc: *mut Tcache) -> *mut u8 {
         let Some(padded) = nb
             .checked_add(alignment + MINSIZE)
             .and_then(checked_request2size)
         else {
             return core::ptr::null_mut();
         };
-        let m = self.malloc(padded);
+        let m = self.malloc(padded, tc);
         if m.is_null() {
             return m;
         }

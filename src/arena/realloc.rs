@@ -4,6 +4,7 @@
 
 use super::heap::{self};
 use super::locked::*;
+use super::tcache::Tcache;
 use crate::chunk::*;
 use crate::os::printerr::malloc_printerr;
 
@@ -11,7 +12,7 @@ impl Locked {
     /// Resizes heap chunk `oldp` of this arena to `nb` bytes: in place when
     /// it is shrinking or the next chunk (free, or top) has room, else by
     /// malloc-copy-free. Null (and `oldp` untouched) when memory is short.
-    pub fn realloc(&self, oldp: Chunk, nb: usize) -> *mut u8 {
+    pub fn realloc(&self, oldp: Chunk, nb: usize, tc: *mut Tcache) -> *mut u8 {
         // SAFETY: `oldp` is an in-use heap chunk of this arena (the caller
         // checked its header); neighbours are checked before being trusted.
         unsafe {
@@ -44,7 +45,7 @@ impl Locked {
                 newp = oldp;
                 new_size = old_size + next_size;
             } else {
-                let mem = self.malloc(nb);
+                let mem = self.malloc(nb, tc);
                 if mem.is_null() {
                     return mem;
                 }

@@ -16,7 +16,7 @@
 
 use core::sync::atomic::Ordering::Relaxed;
 
-use crate::chunk::bins::TCACHE_MAX_BINS;
+use crate::chunk::bins::{TCACHE_MAX_BINS, csize2tidx};
 use crate::chunk::safelink::{key, protect_link};
 use crate::chunk::{Chunk, is_aligned};
 use crate::config::tunables::MP;
@@ -31,6 +31,28 @@ pub struct Tcache {
 
 const _: () = assert!(core::mem::size_of::<Tcache>() == 0x280);
 
+/// A tcache bin in use: below `mp_.tcache_bins` and below `TCACHE_MAX_BINS`
+/// (the arrays' length) by construction, so the cache indexes its arrays
+/// with it unchecked and no bounds check (no panic) is compiled in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct TcBin(usize);
+
+impl TcBin {
+    /// The bin of chunk size `nb` (a multiple of 16, at least MINSIZE) when
+    /// the tcache caches that size. `mp_.tcache_bins` is clamped to the
+    /// arrays: a program may write any value into the exported `mp_`.
+    #[inline(always)]
+    pub fn of_size(nb: usize) -> Option<TcBin> {
+        let idx = csize2tidx(nb);
+        (idx < MP.tcache_bins.load(Relaxed) && idx < TCACHE_MAX_BINS).then_some(TcBin(idx))
+    }
+
+    /// Every bin of the arrays, in use or not (for walks over a cache).
+    pub fn all() -> impl Iterator<Item = TcBin> {
+        (0..TCACHE_MAX_BINS).map(TcBin)
+    }
+}
+
 /// A cached chunk's user memory.
 #[repr(C)]
 pub struct Entry {
@@ -41,23 +63,52 @@ pub struct Entry {
 }
 
 impl Tcache {
+    /// How many chunks bin `b` holds.
+    #[inline(always)]
+    pub fn count(&self, b: TcBin) -> usize {
+        // SAFETY: `b.0 < TCACHE_MAX_BINS`, the array's length (TcBin's
+        // invariant).
+        usize::from(unsafe { *self.counts.get_unchecked(b.0) })
+    }
+
+    /// Whether bin `b` has room for one more chunk (`mp_.tcache_count`).
+    #[inline(always)]
+    pub fn has_room(&self, b: TcBin) -> bool {
+        self.count(b) < MP.tcache_count.load(Relaxed)
+    }
+
+    /// The newest entry of bin `b` (null when empty).
+    #[inline(always)]
+    pub fn first(&self, b: TcBin) -> *mut Entry {
+        // SAFETY: as in `count`.
+        unsafe { *self.entries.get_unchecked(b.0) }
+    }
+
+    #[inline(always)]
+    fn set(&mut self, b: TcBin, e: *mut Entry, count: u16) {
+        // SAFETY: as in `count`.
+        unsafe {
+            *self.entries.get_unchecked_mut(b.0) = e;
+            *self.counts.get_unchecked_mut(b.0) = count;
+        }
+    }
+
     /// Caches chunk `c` in bin `idx` (the caller checked there is room).
     ///
     /// # Safety
     /// `c` is an in-use chunk of size class `idx` that nobody else uses, and
     /// `self` is the calling thread's cache.
     #[inline]
-    pub unsafe fn put(&mut self, c: Chunk, idx: usize) {
+    pub unsafe fn put(&mut self, c: Chunk, idx: TcBin) {
         let e = c.mem().cast::<Entry>();
         // SAFETY: the chunk's first two user words are ours to write.
         unsafe {
             (*e).key = key();
-            (*e).next = protect_link(e as usize, Chunk::from_ptr(self.entries[idx].cast()))
+            (*e).next = protect_link(e as usize, Chunk::from_ptr(self.first(idx).cast()))
                 .as_ptr()
                 .cast();
         }
-        self.entries[idx] = e;
-        self.counts[idx] += 1;
+        self.set(idx, e, self.count(idx) as u16 + 1);
     }
 
     /// Takes the most recently cached chunk of bin `idx` (non-empty).
@@ -65,19 +116,17 @@ impl Tcache {
     /// # Safety
     /// `self` is the calling thread's cache and bin `idx` is not empty.
     #[inline]
-    pub unsafe fn get(&mut self, idx: usize) -> *mut u8 {
-        let e = self.entries[idx];
+    pub unsafe fn get(&mut self, idx: TcBin) -> *mut u8 {
+        let e = self.first(idx);
         if !is_aligned(e as usize) {
             malloc_printerr("malloc(): unaligned tcache chunk detected");
         }
         // SAFETY: a cached entry: its two words are the cache's.
         unsafe {
-            self.entries[idx] = protect_link(e as usize, Chunk::from_ptr((*e).next.cast()))
-                .as_ptr()
-                .cast();
+            let next = protect_link(e as usize, Chunk::from_ptr((*e).next.cast()));
+            self.set(idx, next.as_ptr().cast(), self.count(idx) as u16 - 1);
             (*e).key = 0;
         }
-        self.counts[idx] -= 1;
         e.cast()
     }
 
@@ -87,9 +136,9 @@ impl Tcache {
     ///
     /// # Safety
     /// `self` is the calling thread's cache.
-    pub unsafe fn find_double_free(&self, mem: *mut u8, idx: usize) -> Option<&'static str> {
+    pub unsafe fn find_double_free(&self, mem: *mut u8, idx: TcBin) -> Option<&'static str> {
         let limit = MP.tcache_count.load(Relaxed);
-        let mut e = self.entries[idx];
+        let mut e = self.first(idx);
         let mut n = 0;
         while !e.is_null() {
             if n >= limit {
@@ -140,13 +189,15 @@ mod tests {
             .collect();
         // SAFETY: each chunk lies in its own buffer of 64 bytes.
         unsafe {
+            let bin = TcBin::of_size(64).expect("64-byte chunks are cached");
             for &c in &chunks {
-                tc.put(c, 2);
+                tc.put(c, bin);
                 assert!(Tcache::has_key(c.mem()));
             }
+            assert_eq!(tc.count(bin), 3);
             assert_eq!(tc.counts[2], 3);
             for &c in chunks.iter().rev() {
-                let m = tc.get(2);
+                let m = tc.get(bin);
                 assert_eq!(m, c.mem());
                 assert!(!Tcache::has_key(m));
             }

@@ -29,12 +29,18 @@ pub fn check_action() -> u32 {
     CHECK_ACTION.load(Relaxed)
 }
 
+/// Writes `msg` and a newline (at most 255 bytes of it) with one write.
 fn print(msg: &str) {
     let mut buf = [0u8; 256];
-    let n = msg.len().min(buf.len() - 1);
-    buf[..n].copy_from_slice(&msg.as_bytes()[..n]);
-    buf[n] = b'\n';
-    sys::write_all(2, &buf[..=n]);
+    let mut n = 0;
+    for (dst, &src) in buf.iter_mut().zip(msg.as_bytes().iter().take(255)) {
+        *dst = src;
+        n += 1;
+    }
+    if let Some(end) = buf.get_mut(n) {
+        *end = b'\n';
+    }
+    sys::write_all(2, buf.get(..=n).unwrap_or_default());
 }
 
 /// Reports heap corruption and aborts. Never allocates: the message is

@@ -34,12 +34,15 @@ impl<const N: usize> Out<N> {
             return;
         }
         match self.sink {
-            Sink::Fd(fd) => sys::write_all(fd, &self.buf[..self.len]),
+            Sink::Fd(fd) => sys::write_all(fd, self.buf.get(..self.len).unwrap_or_default()),
             Sink::File(fp) => {
-                self.buf[self.len] = 0;
-                // SAFETY: a NUL-terminated buffer and a FILE the caller
-                // vouches for; no arena lock is held (module contract).
-                unsafe { libc::fputs(self.buf.as_ptr().cast(), fp) };
+                // `write_str` leaves room for the NUL.
+                if let Some(end) = self.buf.get_mut(self.len) {
+                    *end = 0;
+                    // SAFETY: a NUL-terminated buffer and a FILE the caller
+                    // vouches for; no arena lock is held (module contract).
+                    unsafe { libc::fputs(self.buf.as_ptr().cast(), fp) };
+                }
             }
         }
         self.len = 0;
@@ -47,13 +50,22 @@ impl<const N: usize> Out<N> {
 }
 
 impl<const N: usize> Write for Out<N> {
+    /// Copies `s` in, flushing whenever the buffer (less one byte, for
+    /// `flush`'s NUL) is full.
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        for chunk in s.as_bytes().chunks(N - 1) {
-            if self.len + chunk.len() > N - 1 {
+        const { assert!(N >= 2) };
+        let mut bytes = s.as_bytes();
+        while !bytes.is_empty() {
+            if self.len >= N - 1 {
                 self.flush();
             }
-            self.buf[self.len..self.len + chunk.len()].copy_from_slice(chunk);
-            self.len += chunk.len();
+            let room = self.buf.get_mut(self.len..N - 1).unwrap_or_default();
+            let n = room.len().min(bytes.len());
+            for (dst, &src) in room.iter_mut().zip(bytes.iter()) {
+                *dst = src;
+            }
+            self.len += n;
+            bytes = bytes.get(n..).unwrap_or_default();
         }
         Ok(())
     }

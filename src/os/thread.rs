@@ -1,5 +1,9 @@
-//! The calling thread as the kernel knows it: its id, cached in a word of
-//! initial-exec TLS, and the fork it has stopped waiting for (see `lock`).
+//! The calling thread's block of initial-exec TLS: in front, the words of
+//! the thread layer's state (`thread::tls::ThreadState`, which this layer
+//! does not know); behind them, this layer's own: the thread's kernel id,
+//! cached, and the fork it has stopped waiting for (see `lock`). One block,
+//! so that code using both (taking a lock for the thread's arena) computes
+//! its address once.
 //!
 //! Rust's `thread_local!` in a cdylib uses the general-dynamic TLS model:
 //! every access calls `__tls_get_addr`. glibc keeps its malloc's thread
@@ -9,8 +13,7 @@
 //! GOTTPOFF slot: the thread pointer plus an offset the dynamic linker fills
 //! in once. The library is then marked STATIC_TLS: fine under LD_PRELOAD,
 //! and `dlopen` still works because glibc reserves surplus static TLS for
-//! such libraries (we need 48 bytes of it: this block and the thread
-//! layer's).
+//! such libraries (we need the block's 48 bytes of it).
 
 /// Declares `$vis fn $get() -> *mut $ty`, the calling thread's zeroed
 /// `$ty` in initial-exec TLS under the hidden symbol `$sym` (elsewhere than
@@ -65,10 +68,14 @@ macro_rules! static_tls {
         }
     };
 }
-pub(crate) use static_tls;
+
+/// Bytes at the start of the block kept for the thread layer's state.
+pub const UPPER_BYTES: usize = 40;
 
 #[repr(C)]
-pub struct KernelThread {
+pub struct ThreadBlock {
+    /// The thread layer's state (zeroed for every new thread).
+    upper: [usize; UPPER_BYTES / 8],
     /// The thread's kernel id, fetched on first need (0 until then). Lock
     /// words hold it, so a dump can name a lock's holder.
     tid: u32,
@@ -77,7 +84,20 @@ pub struct KernelThread {
     pub fork_given_up: u32,
 }
 
-static_tls!(pub fn kernel_thread() -> *mut KernelThread, "ptmalloc_rs_kernel_thread", 8);
+static_tls!(fn block() -> *mut ThreadBlock, "ptmalloc_rs_thread_state", 48);
+
+/// The calling thread's words for the thread layer: `UPPER_BYTES` bytes,
+/// 16-byte aligned, zero in a new thread.
+#[inline(always)]
+pub fn upper() -> *mut u8 {
+    block().cast()
+}
+
+/// The calling thread's block.
+#[inline(always)]
+pub fn kernel_thread() -> *mut ThreadBlock {
+    block()
+}
 
 /// The calling thread's kernel id (one syscall on first use, a TLS load
 /// after that). Never 0.

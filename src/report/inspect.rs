@@ -329,16 +329,20 @@ impl AddrSet {
         }
     }
     fn add(&mut self, a: usize) {
-        if self.len < SET_MAX {
-            self.addrs[self.len] = a;
+        if let Some(slot) = self.addrs.get_mut(self.len) {
+            *slot = a;
             self.len += 1;
         }
     }
     fn seal(&mut self) {
-        self.addrs[..self.len].sort_unstable();
+        crate::report::sort::sort(self.addrs.get_mut(..self.len).unwrap_or_default());
     }
     fn contains(&self, a: usize) -> bool {
-        self.addrs[..self.len].binary_search(&a).is_ok()
+        self.addrs
+            .get(..self.len)
+            .unwrap_or_default()
+            .binary_search(&a)
+            .is_ok()
     }
 }
 

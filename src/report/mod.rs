@@ -10,5 +10,6 @@
 
 pub mod debuginfo;
 pub mod inspect;
+pub mod sort;
 pub mod stats;
 pub mod verify;

@@ -165,7 +165,7 @@ fn chunks_are_aligned_and_sized_as_glibc_sizes_them() {
     let mut last = start;
     for n in [0usize, 1, 24, 25, 100, 1000, 1024, 5000] {
         let nb = request2size(n);
-        let mem = g.malloc(nb);
+        let mem = g.malloc(nb, core::ptr::null_mut());
         assert!(!mem.is_null());
         assert!(is_aligned(mem as usize));
         let c = Chunk::from_mem(mem);
@@ -190,8 +190,8 @@ fn chunks_are_aligned_and_sized_as_glibc_sizes_them() {
 fn free_of_top_neighbour_merges_into_top() {
     let (av, start) = test_arena();
     let g = locked(av);
-    let a = g.malloc(1008);
-    let b = g.malloc(2000 & !15);
+    let a = g.malloc(1008, core::ptr::null_mut());
+    let b = g.malloc(2000 & !15, core::ptr::null_mut());
     g.free_chunk(Chunk::from_mem(b));
     // SAFETY: arena locked; top lies in the test buffer.
     unsafe {
@@ -209,10 +209,10 @@ fn free_of_top_neighbour_merges_into_top() {
 fn free_coalesces_with_both_neighbours_into_one_unsorted_chunk() {
     let (av, start) = test_arena();
     let g = locked(av);
-    let a = g.malloc(512);
-    let b = g.malloc(512);
-    let c = g.malloc(512);
-    let _guard = g.malloc(512);
+    let a = g.malloc(512, core::ptr::null_mut());
+    let b = g.malloc(512, core::ptr::null_mut());
+    let c = g.malloc(512, core::ptr::null_mut());
+    let _guard = g.malloc(512, core::ptr::null_mut());
     g.free_chunk(Chunk::from_mem(a));
     g.free_chunk(Chunk::from_mem(c));
     g.free_chunk(Chunk::from_mem(b));
@@ -227,9 +227,9 @@ fn free_coalesces_with_both_neighbours_into_one_unsorted_chunk() {
 fn fastbin_chunks_are_reused_last_in_first_out_and_not_coalesced() {
     let (av, start) = test_arena();
     let g = locked(av);
-    let a = g.malloc(48);
-    let b = g.malloc(48);
-    let _guard = g.malloc(48);
+    let a = g.malloc(48, core::ptr::null_mut());
+    let b = g.malloc(48, core::ptr::null_mut());
+    let _guard = g.malloc(48, core::ptr::null_mut());
     g.free_chunk(Chunk::from_mem(a));
     g.free_chunk(Chunk::from_mem(b));
     drop(g);
@@ -240,8 +240,8 @@ fn fastbin_chunks_are_reused_last_in_first_out_and_not_coalesced() {
     );
     check_heap(av, start);
     let g = locked(av);
-    assert_eq!(g.malloc(48), b);
-    assert_eq!(g.malloc(48), a);
+    assert_eq!(g.malloc(48, core::ptr::null_mut()), b);
+    assert_eq!(g.malloc(48, core::ptr::null_mut()), a);
 }
 
 #[test]
@@ -250,14 +250,14 @@ fn large_request_takes_the_best_fit_from_a_sorted_large_bin() {
     let g = locked(av);
     let mut blocks = Vec::new();
     for size in [4096usize, 2048, 3072, 2560, 8192] {
-        blocks.push(g.malloc(size));
-        g.malloc(32); // keeps them apart
+        blocks.push(g.malloc(size, core::ptr::null_mut()));
+        g.malloc(32, core::ptr::null_mut()); // keeps them apart
     }
     for &b in &blocks {
         g.free_chunk(Chunk::from_mem(b));
     }
     // Sorting happens on the next request; this one needs 2400 bytes.
-    let got = g.malloc(2400);
+    let got = g.malloc(2400, core::ptr::null_mut());
     assert_eq!(got, blocks[3], "2560 is the best fit for 2400");
     drop(g);
     check_heap(av, start);
@@ -267,16 +267,16 @@ fn large_request_takes_the_best_fit_from_a_sorted_large_bin() {
 fn realloc_grows_in_place_into_top_and_into_a_free_neighbour() {
     let (av, start) = test_arena();
     let g = locked(av);
-    let a = g.malloc(64 + 32);
+    let a = g.malloc(64 + 32, core::ptr::null_mut());
     // SAFETY: `a` has 88 usable bytes.
     unsafe { core::ptr::write_bytes(a, 0x5a, 88) };
-    let a2 = g.realloc(Chunk::from_mem(a), 4096);
+    let a2 = g.realloc(Chunk::from_mem(a), 4096, core::ptr::null_mut());
     assert_eq!(a2, a, "grew into top");
-    let b = g.malloc(2048);
-    let c = g.malloc(2048);
-    let _guard = g.malloc(64);
+    let b = g.malloc(2048, core::ptr::null_mut());
+    let c = g.malloc(2048, core::ptr::null_mut());
+    let _guard = g.malloc(64, core::ptr::null_mut());
     g.free_chunk(Chunk::from_mem(c));
-    let b2 = g.realloc(Chunk::from_mem(b), 4000);
+    let b2 = g.realloc(Chunk::from_mem(b), 4000, core::ptr::null_mut());
     assert_eq!(b2, b, "grew into the free next chunk");
     // SAFETY: the first 88 bytes of `a` were written above.
     unsafe {
@@ -295,7 +295,7 @@ fn memalign_returns_aligned_chunks_and_frees_the_rest() {
     let (av, start) = test_arena();
     let g = locked(av);
     for align in [32usize, 64, 256, 4096, 65536] {
-        let p = g.memalign(align, request2size(100));
+        let p = g.memalign(align, request2size(100), core::ptr::null_mut());
         assert!(!p.is_null());
         assert_eq!(p as usize % align, 0);
         // SAFETY: the chunk was handed out from the test buffer.
@@ -314,7 +314,7 @@ fn a_full_heap_chains_a_new_one_and_an_emptied_heap_goes_away() {
     let mut blocks = Vec::new();
     let nb = request2size(120 * 1024);
     loop {
-        let p = g.malloc(nb);
+        let p = g.malloc(nb, core::ptr::null_mut());
         assert!(!p.is_null());
         blocks.push(p);
         if heap::heap_for_ptr(p as usize) != first_heap {
@@ -427,9 +427,13 @@ fn random_operations_keep_every_block_intact_and_the_heap_consistent() {
         if (op < 5 && live_bytes < 24 << 20) || live.is_empty() {
             let n = random_size(&mut rng);
             let p = if rng.below(8) == 0 {
-                g.memalign(1 << (5 + rng.below(8)), request2size(n))
+                g.memalign(
+                    1 << (5 + rng.below(8)),
+                    request2size(n),
+                    core::ptr::null_mut(),
+                )
             } else {
-                g.malloc(request2size(n))
+                g.malloc(request2size(n), core::ptr::null_mut())
             };
             assert!(!p.is_null(), "a thread arena can always grow");
             // SAFETY: fresh chunk.
@@ -455,7 +459,11 @@ fn random_operations_keep_every_block_intact_and_the_heap_consistent() {
                 g.free_chunk(Chunk::from_mem(p as *mut u8));
             } else {
                 let m = random_size(&mut rng);
-                let q = g.realloc(Chunk::from_mem(p as *mut u8), request2size(m));
+                let q = g.realloc(
+                    Chunk::from_mem(p as *mut u8),
+                    request2size(m),
+                    core::ptr::null_mut(),
+                );
                 assert!(!q.is_null(), "a thread arena can always grow");
                 verify(q as usize, n.min(m), b);
                 fill(q, m, b);

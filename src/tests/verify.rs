@@ -46,25 +46,25 @@ struct Scene {
 fn scene() -> Scene {
     let av = test_arena();
     let g = locked(av);
-    let guard = || g.malloc(48);
-    let used = g.malloc(request2size(100));
+    let guard = || g.malloc(48, core::ptr::null_mut());
+    let used = g.malloc(request2size(100), core::ptr::null_mut());
     guard();
-    let fast = g.malloc(48);
+    let fast = g.malloc(48, core::ptr::null_mut());
     guard();
-    let small = g.malloc(208);
+    let small = g.malloc(208, core::ptr::null_mut());
     guard();
-    let large = g.malloc(1040);
+    let large = g.malloc(1040, core::ptr::null_mut());
     guard();
-    let large2 = g.malloc(1072);
+    let large2 = g.malloc(1072, core::ptr::null_mut());
     guard();
-    let unsorted = g.malloc(4000);
+    let unsorted = g.malloc(4000, core::ptr::null_mut());
     guard();
     for p in [small, large, large2] {
         g.free_chunk(Chunk::from_mem(p));
     }
     // A request nothing fits sorts the unsorted bin into the bins (and
     // would consolidate the fastbins: the fast chunk is freed after).
-    g.malloc(8000);
+    g.malloc(8000, core::ptr::null_mut());
     g.free_chunk(Chunk::from_mem(unsorted));
     g.free_chunk(Chunk::from_mem(fast));
     drop(g);
@@ -295,7 +295,7 @@ fn fastbin_corruption_is_found() {
 fn a_listed_chunk_that_is_not_a_chunk_of_the_heap_is_found() {
     let s = scene();
     let g = locked(s.av);
-    let big = Chunk::from_mem(g.malloc(512));
+    let big = Chunk::from_mem(g.malloc(512, core::ptr::null_mut()));
     // A well-formed fake free chunk of 64 bytes inside `big`'s user
     // data, alone in its small bin: only the walk can tell.
     let fake = big.plus(64);
@@ -351,7 +351,7 @@ fn chained_heaps_and_their_fenceposts_pass() {
     let mut blocks = std::vec::Vec::new();
     let first = heap::heap_for_ptr(av as usize);
     loop {
-        let p = g.malloc(nb);
+        let p = g.malloc(nb, core::ptr::null_mut());
         assert!(!p.is_null());
         blocks.push(p);
         if heap::heap_for_ptr(p as usize) != first {

@@ -5,17 +5,14 @@
 //! errno value.
 
 use crate::arena::mmapped;
-use crate::arena::tcache::Tcache;
+use crate::arena::tcache::{TcBin, Tcache};
 use crate::arena::{self, locked::Locked};
-use crate::chunk::bins::csize2tidx;
 use crate::chunk::*;
-use crate::config::tunables::MP;
 use crate::os::printerr::misuse;
 use crate::os::sys;
 use crate::thread::arenas;
 use crate::thread::tls::{self, TORN_DOWN, ThreadState};
-use core::ptr::NonNull;
-use core::sync::atomic::Ordering::Relaxed;
+use core::ptr::{NonNull, null_mut};
 
 /// Why an allocation failed: the errno value C callers see.
 pub type Errno = i32;
@@ -30,11 +27,13 @@ fn non_null(p: *mut u8) -> Result<NonNull<u8>, Errno> {
 #[inline]
 pub fn malloc(n: usize) -> Result<NonNull<u8>, Errno> {
     let nb = checked_request2size(n).ok_or(libc::ENOMEM)?;
-    let idx = csize2tidx(nb);
     // SAFETY: the thread's own state and cache, touched by no other thread.
     unsafe {
         let tc = (*tls::thread_state()).tcache;
-        if !tc.is_null() && idx < MP.tcache_bins.load(Relaxed) && (*tc).counts[idx] > 0 {
+        if !tc.is_null()
+            && let Some(idx) = TcBin::of_size(nb)
+            && (*tc).count(idx) > 0
+        {
             return Ok(NonNull::new_unchecked((*tc).get(idx)));
         }
     }
@@ -47,10 +46,13 @@ fn malloc_from_arena(nb: usize) -> Result<NonNull<u8>, Errno> {
     crate::config::tunables::read_environment();
     let ts = tls::thread_state();
     // SAFETY: the thread's own state.
-    if unsafe { (*ts).tcache.is_null() && (*ts).arena != TORN_DOWN } {
+    let mut tc = unsafe { (*ts).tcache };
+    // SAFETY: as above.
+    if tc.is_null() && unsafe { (*ts).arena != TORN_DOWN } {
         init_tcache(ts);
+        tc = thread_cache();
     }
-    match in_arena(|av| av.malloc(nb), |p| p.is_null()) {
+    match in_arena(tc, |av, tc| av.malloc(nb, tc), |p| p.is_null()) {
         Some(p) => non_null(p),
         None => around_fork(nb, 0),
     }
@@ -59,20 +61,23 @@ fn malloc_from_arena(nb: usize) -> Result<NonNull<u8>, Errno> {
 /// Runs `f` in the thread's arena and, if it found no memory there
 /// (`missed`), once more in another arena; `None` when another thread's
 /// fork holds the arena to use (the caller goes around it: see the `lock`
-/// module).
-fn in_arena<T>(f: impl Fn(&Locked) -> T, missed: impl Fn(&T) -> bool) -> Option<T> {
-    let tc = thread_cache();
+/// module). `f` gets the thread's cache `tc` to stash chunks into.
+fn in_arena<T>(
+    tc: *mut Tcache,
+    f: impl Fn(&Locked, *mut Tcache) -> T,
+    missed: impl Fn(&T) -> bool,
+) -> Option<T> {
     let av = arenas::arena_get()?;
-    let got = f(av.serve(tc));
+    let got = f(&av, tc);
     if !missed(&got) {
         return Some(got);
     }
-    arenas::arena_get_retry(av).map(|av| f(av.serve(tc)))
+    arenas::arena_get_retry(av).map(|av| f(&av, tc))
 }
 
 /// The calling thread's tcache (null before its first malloc and after its
-/// exit), which the arena serving it fills as it finds chunks of the
-/// requested size (see `Locked::serve`).
+/// exit), which an arena's `malloc` fills as it finds chunks of the
+/// requested size (glibc's tcache stashing).
 #[inline]
 fn thread_cache() -> *mut Tcache {
     // SAFETY: the thread's own state.
@@ -92,14 +97,14 @@ fn around_fork(nb: usize, align: usize) -> Result<NonNull<u8>, Errno> {
             return non_null(p.mem());
         }
         arenas::wait_for_fork();
-        let from_arena = |av: &Locked| {
+        let from_arena = |av: &Locked, tc| {
             if align > MALLOC_ALIGNMENT {
-                av.memalign(align, nb)
+                av.memalign(align, nb, tc)
             } else {
-                av.malloc(nb)
+                av.malloc(nb, tc)
             }
         };
-        if let Some(p) = in_arena(from_arena, |p| p.is_null()) {
+        if let Some(p) = in_arena(thread_cache(), from_arena, |p| p.is_null()) {
             return non_null(p);
         }
     }
@@ -111,7 +116,7 @@ fn init_tcache(ts: *mut ThreadState) {
     crate::chunk::safelink::init_key();
     let nb = request2size(size_of::<Tcache>());
     // A fork under way: no cache for now, the next call makes it.
-    let Some(p) = in_arena(|av| av.malloc(nb), |p| p.is_null()) else {
+    let Some(p) = in_arena(null_mut(), |av, tc| av.malloc(nb, tc), |p| p.is_null()) else {
         return;
     };
     if !p.is_null() {
@@ -190,19 +195,20 @@ pub unsafe fn free(mem: *mut u8) {
         return;
     }
     // The fast path: into the thread's tcache, with no lock.
-    let idx = csize2tidx(size);
     // SAFETY: the thread's own state and cache; `mem` is a heap chunk of
     // `size` bytes given up by the caller.
     unsafe {
         let tc = (*tls::thread_state()).tcache;
-        if !tc.is_null() && idx < MP.tcache_bins.load(Relaxed) {
+        if !tc.is_null()
+            && let Some(idx) = TcBin::of_size(size)
+        {
             if Tcache::has_key(mem)
                 && let Some(msg) = (*tc).find_double_free(mem, idx)
             {
                 misuse(msg);
                 return;
             }
-            if usize::from((*tc).counts[idx]) < MP.tcache_count.load(Relaxed) {
+            if (*tc).has_room(idx) {
                 (*tc).put(p, idx);
                 return;
             }
@@ -280,7 +286,7 @@ pub unsafe fn realloc(mem: *mut u8, n: usize) -> Result<NonNull<u8>, Errno> {
         // SAFETY: a live heap chunk of ours, old_size - 8 usable bytes.
         return unsafe { move_around_fork(p, old_size - SIZE_SZ, nb, n) };
     };
-    let q = av.serve(thread_cache()).realloc(p, nb);
+    let q = av.realloc(p, nb, thread_cache());
     drop(av);
     if !q.is_null() {
         return non_null(q);
@@ -321,7 +327,11 @@ unsafe fn move_around_fork(
 pub fn calloc(n: usize, size: usize) -> Result<NonNull<u8>, Errno> {
     let bytes = n.checked_mul(size).ok_or(libc::ENOMEM)?;
     let nb = checked_request2size(bytes).ok_or(libc::ENOMEM)?;
-    let Some((mem, dirty)) = in_arena(|av| av.calloc(nb), |(p, _)| p.is_null()) else {
+    let Some((mem, dirty)) = in_arena(
+        thread_cache(),
+        |av, tc| av.calloc(nb, tc),
+        |(p, _)| p.is_null(),
+    ) else {
         return calloc_around_fork(nb);
     };
     let mem = non_null(mem)?;
@@ -358,7 +368,11 @@ pub fn memalign(alignment: usize, n: usize) -> Result<NonNull<u8>, Errno> {
     }
     let alignment = alignment.max(MINSIZE).next_power_of_two();
     let nb = checked_request2size(n).ok_or(libc::ENOMEM)?;
-    match in_arena(|av| av.memalign(alignment, nb), |p| p.is_null()) {
+    match in_arena(
+        thread_cache(),
+        |av, tc| av.memalign(alignment, nb, tc),
+        |p| p.is_null(),
+    ) {
         Some(p) => non_null(p),
         None => around_fork(nb, alignment),
     }

@@ -33,6 +33,7 @@ use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize};
 
 use crate::arena::heap::{self, HeapInfo};
+use crate::arena::tcache::TcBin;
 use crate::arena::{self, locked::Hold, locked::Locked, state::Arena, state::main_arena};
 use crate::chunk::Chunk;
 use crate::config::tunables::MP;
@@ -413,9 +414,9 @@ fn flush_tcache() {
         // Off the registry before the cache goes: a dump must not read it.
         tls::registry::leave();
         (*ts).tcache = null_mut();
-        for idx in 0..crate::chunk::bins::TCACHE_MAX_BINS {
-            while (*tc).counts[idx] > 0 {
-                if !crate::chunk::is_aligned((*tc).entries[idx] as usize) {
+        for idx in TcBin::all() {
+            while (*tc).count(idx) > 0 {
+                if !crate::chunk::is_aligned((*tc).first(idx) as usize) {
                     crate::os::printerr::malloc_printerr(
                         "tcache_thread_shutdown(): unaligned tcache chunk detected",
                     );

@@ -1,8 +1,8 @@
 //! The calling thread's state: a few words of static (initial-exec) TLS.
 //!
-//! Its block is declared with `os::thread::static_tls!`: one `%fs`-relative
-//! load reaches it, which on the malloc/free fast paths replaces a call to
-//! `__tls_get_addr` with two loads.
+//! It is the front of the thread's initial-exec TLS block (`os::thread`):
+//! one `%fs`-relative load reaches it, which on the malloc/free fast paths
+//! replaces a call to `__tls_get_addr` with two loads.
 //!
 //! Every thread that has a tcache is also on a list of thread states
 //! (`registry`), so the heap dump can show every thread's cache and which
@@ -10,7 +10,7 @@
 
 use crate::arena::state::Arena;
 use crate::arena::tcache::Tcache;
-use crate::os::thread::{self, static_tls};
+use crate::os::thread;
 
 #[repr(C)]
 pub struct ThreadState {
@@ -32,7 +32,15 @@ pub struct ThreadState {
 /// arena of its own any more.
 pub const TORN_DOWN: *mut Arena = core::ptr::dangling_mut();
 
-static_tls!(pub fn thread_state() -> *mut ThreadState, "ptmalloc_rs_thread_state", 40);
+const _: () =
+    assert!(size_of::<ThreadState>() <= thread::UPPER_BYTES && align_of::<ThreadState>() <= 16);
+
+/// The calling thread's state: the front of its TLS block (`os::thread`),
+/// zero-initialised for every new thread.
+#[inline(always)]
+pub fn thread_state() -> *mut ThreadState {
+    thread::upper().cast()
+}
 
 /// In the child of `fork`: the thread's kernel id is new.
 pub fn forget_tid() {

@@ -92,8 +92,8 @@ impl Batch {
 
     /// Sorts the batch; a chunk listed twice is a fault.
     pub(super) fn seal(&mut self) -> Check {
-        let items = &mut self.items[..self.len];
-        items.sort_unstable();
+        let items = self.items.get_mut(..self.len).unwrap_or_default();
+        crate::report::sort::sort(items);
         for w in items.windows(2) {
             let (a, b) = (w[0], w[1]);
             if a & !ALIGN_MASK == b & !ALIGN_MASK {
@@ -113,18 +113,20 @@ impl Batch {
 
     /// Marks the listed chunk at `addr` found and returns its kind.
     pub(super) fn find(&mut self, addr: usize) -> Option<usize> {
-        let items = &mut self.items[..self.len];
+        let items = self.items.get_mut(..self.len).unwrap_or_default();
         let i = items
             .binary_search_by_key(&addr, |v| v & !ALIGN_MASK)
             .ok()?;
-        let v = &mut items[i];
+        let v = items.get_mut(i)?;
         *v |= FOUND;
         Some(*v & KIND)
     }
 
     /// The first listed chunk the walk did not meet.
     pub(super) fn missing(&self) -> Option<usize> {
-        self.items[..self.len]
+        self.items
+            .get(..self.len)
+            .unwrap_or_default()
             .iter()
             .find(|&&v| v & FOUND == 0)
             .map(|&v| v & !ALIGN_MASK)

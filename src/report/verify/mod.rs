@@ -157,7 +157,9 @@ struct Regions {
 
 impl Regions {
     fn contains(&self, addr: usize, len: usize) -> bool {
-        self.r[..self.n]
+        self.r
+            .get(..self.n)
+            .unwrap_or_default()
             .iter()
             .any(|&(first, end)| first <= addr && addr < end && len <= end - addr)
     }
@@ -238,8 +240,8 @@ pub fn check_all() -> Result<Totals, Fault> {
                     regions.complete = false;
                 }
                 let _ = ctx.for_each_region(&mut |first, end, _| {
-                    if regions.n < regions.r.len() {
-                        regions.r[regions.n] = (first, end);
+                    if let Some(slot) = regions.r.get_mut(regions.n) {
+                        *slot = (first, end);
                         regions.n += 1;
                     } else {
                         regions.complete = false;
