@@ -1,7 +1,7 @@
 # ptmalloc-rs: build, demonstrate and test the LD_PRELOAD malloc.
 LIB := target/release/libptmalloc_rs.so
 
-.PHONY: all setup build test demo stress soak bench help clean lint fuzz libfuzzer
+.PHONY: all setup build test demo stress soak bench help clean lint fuzz libfuzzer mutants
 
 all: build ## build target/release/libptmalloc_rs.so (the default)
 
@@ -11,7 +11,7 @@ build: ## build the library (cargo build --release)
 setup: ## install what make test needs and this machine lacks (apt-get as root; else prints the line)
 	scripts/setup test
 
-test: setup build ## unit tests, every c_tests/ program under the preload, real programs; ends "N passed, M failed"
+test: setup build ## unit tests, layer and no-panic checks, every c_tests/ program under the preload, real programs; ends "N passed, M failed, K skipped"
 	scripts/run-tests
 
 demo: ## the per-thread arena walkthrough: /proc/PID/maps and strace at each stage
@@ -24,6 +24,9 @@ stress: build ## the multithreaded stress test for a minute with 32 threads (STR
 
 soak: build ## the soak test for 5 minutes with 32 threads: cross-thread frees, forks, RSS bound (SOAK_SECONDS, SOAK_THREADS)
 	SOAK_SECONDS=$${SOAK_SECONDS:-300} SOAK_THREADS=$${SOAK_THREADS:-32} TEST_TIMEOUT=$$(( $${SOAK_SECONDS:-300} + 300 )) scripts/run-tests --only soak
+
+mutants: build ## every c_tests/ program with a free that does nothing: each must fail (about 5 minutes)
+	scripts/run-tests --free-noop
 
 bench: build ## time workloads under glibc, ptmalloc-rs, jemalloc, tcmalloc, mimalloc -> bench/results.md, .png (QUICK=1: under a minute)
 	scripts/bench $(if $(QUICK),--quick)

@@ -338,5 +338,6 @@ int main(void) {
   void *p = malloc(1000);
   if (!p) FAIL("malloc(1000) after join returned NULL");
   free(p);
+  test_expect_reuse();
   return test_finish();
 }

@@ -57,5 +57,6 @@ int main(void) {
   for (int i = 1; i < N; i += 2) free(blk[i]);
   free(first);
   printf("brk_blocked: %d blocks served past a blocked break (%d above it)\n", N, outside);
-  return 0;
+  test_expect_reuse();
+  return test_finish();
 }

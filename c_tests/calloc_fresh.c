@@ -56,5 +56,6 @@ int main(void) {
   for (int j = 0; j < SZ; j++)
     if (again[j]) FAIL("reused block byte %d is %#x", j, again[j]);
   printf("calloc_fresh: RSS grew %ld KiB for 12000 KiB of fresh calloc\n", after - before);
-  return 0;
+  test_expect_reuse();
+  return test_finish();
 }

@@ -213,5 +213,6 @@ int main(void) {
     for (int i = 0; i < 32; i++) free(z[i]);
   }
 
+  test_expect_reuse();
   return test_finish();
 }

@@ -328,5 +328,6 @@ int main(void) {
          ran, cancels, cancelled_at_once, total_ops, total_cleanup_freed, base, end);
   if (cancels < CANCELS / 10) FAIL("only %d cancellations in %.1f s", cancels, ran);
   if (total_cleanup_freed == 0) FAIL("no cleanup handler ever freed a block");
+  test_expect_reuse();
   return test_finish();
 }

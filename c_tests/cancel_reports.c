@@ -510,7 +510,7 @@ int main(void) {
   /* each step alone, with a self-made request; every tenth also by main */
   for (int i = 0; i < NSTEPS; i++) {
     if (steps[i].setup == s_dump && !have_dump) {
-      printf(TEST_NAME ": %s: skipped (not found: plain glibc)\n", steps[i].name);
+      SKIP("step", "%s: not found (plain glibc)", steps[i].name);
       skipped++;
       continue;
     }
@@ -563,5 +563,6 @@ int main(void) {
   test_watchdog(0, NULL);
   printf(TEST_NAME ": %d threads ran a step with a cancellation pending; %d step(s) skipped\n", ran,
          skipped);
+  test_expect_reuse();
   return test_finish();
 }

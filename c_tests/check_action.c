@@ -83,5 +83,6 @@ int main(int argc, char **argv) {
   expect("tunable1", t1, 0, 1);
   expect("mallopt", none, 0, 1);
   if (!failures) printf("check_action: abort/print bits from MALLOC_CHECK_, the tunable and mallopt\n");
+  test_expect_reuse();
   return test_finish();
 }

@@ -276,5 +276,6 @@ int main() {
   for (auto &t : ts) t.join();
   if (live_objects != 0) FAIL("%ld Obj objects never destroyed", live_objects.load());
 
+  test_expect_reuse();
   return test_finish();
 }

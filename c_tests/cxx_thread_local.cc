@@ -334,5 +334,6 @@ int main() {
   if (key2_round1 != threads || key2_round2 != threads)
     FAIL("key 2 destructor ran %d times in round 1 and %d in round 2, expected %d each",
          key2_round1.load(), key2_round2.load(), threads);
+  test_expect_reuse();
   return test_finish();
 }

@@ -156,5 +156,6 @@ int main(int argc, char **argv) {
          "5 incomplete dumps, 6 never inside the allocator)", st);
   other_thread_holds();
   if (!failures) printf("dump_interrupted: holder named, self-interruption reported, no crash\n");
+  test_expect_reuse();
   return test_finish();
 }

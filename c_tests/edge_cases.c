@@ -372,5 +372,6 @@ int main(void) {
   aliases();
   libc_internal();
 
+  test_expect_reuse();
   return test_finish();
 }

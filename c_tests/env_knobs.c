@@ -144,12 +144,20 @@ static void expect_thread_arenas(int T, int want) {
 
 static void expect_default_arena_limit(void) {
   int T = threads_past_limit();
-  if (T) expect_thread_arenas(T, 8 * get_nprocs() - 1);
+  if (T)
+    expect_thread_arenas(T, 8 * get_nprocs() - 1);
+  else
+    SKIP("default-arena-limit", "[%s] %d online CPUs: 8 x %d + 8 threads are more than this test runs (%d)",
+         case_name, get_nprocs(), get_nprocs(), MAXT);
 }
 
 static void expect_no_arena_limit(void) {
   int T = threads_past_limit();
-  if (T) expect_thread_arenas(T, T);
+  if (T)
+    expect_thread_arenas(T, T);
+  else
+    SKIP("no-arena-limit", "[%s] %d online CPUs: 8 x %d + 8 threads are more than this test runs (%d)", case_name,
+         get_nprocs(), get_nprocs(), MAXT);
 }
 
 /* ---------- mmap threshold ---------- */
@@ -352,11 +360,21 @@ static void c_defaults(void) {
 }
 static void c_default_limit_one_cpu(void) {
   /* glibc 2.36 counts online CPUs, not the affinity mask. */
-  if (get_nprocs() < 2 || !threads_past_limit()) return;
+  if (get_nprocs() < 2) {
+    SKIP("limit-with-one-cpu-allowed", "one online CPU: no narrower affinity mask to try");
+    return;
+  }
+  if (!threads_past_limit()) {
+    SKIP("limit-with-one-cpu-allowed", "%d online CPUs: too many threads needed", get_nprocs());
+    return;
+  }
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &set);
-  if (sched_setaffinity(0, sizeof set, &set) != 0) return;
+  if (sched_setaffinity(0, sizeof set, &set) != 0) {
+    SKIP("limit-with-one-cpu-allowed", "sched_setaffinity failed: %s", strerror(errno));
+    return;
+  }
   expect_default_arena_limit();
 }
 static void c_arena_max_1(void) { expect_main_arena_only(); }
@@ -595,5 +613,6 @@ int main(int argc, char **argv) {
   int T = threads_past_limit();
   snprintf(arena_test_env, sizeof arena_test_env, "MALLOC_ARENA_TEST=%d", (T ? T : 100) + 10);
   for (size_t i = 0; i < NCASES; i++) run_case(&cases[i]);
+  test_expect_reuse();
   return test_finish();
 }

@@ -111,5 +111,6 @@ int main(void) {
          handler_prepare, handler_parent);
   printf(TEST_NAME ": %d forks, each with atfork handlers allocating small and mmap'd blocks\n",
          forks);
+  test_expect_reuse();
   return test_finish();
 }

@@ -161,5 +161,6 @@ int main(int argc, char **argv) {
   printf(TEST_NAME "%s: %d forks; the workers made %ld allocator calls holding the mutex\n",
          checked ? " (heap checked)" : "", forks, ops);
   if (!checked && !failures) TEST_RERUN_WITH_HEAP_CHECK(argv[0]);
+  test_expect_reuse();
   return test_finish();
 }

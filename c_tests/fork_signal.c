@@ -230,5 +230,6 @@ int main(void) {
     FAIL("only %ld forks from the handler in %.1f s (expected %d, at least %d)", sig_forks, ran,
          SIGNAL_FORKS, SIGNAL_FORKS / 10);
   if (main_forks == 0) FAIL("the main loop never forked");
+  test_expect_reuse();
   return test_finish();
 }

@@ -320,5 +320,6 @@ int main(void) {
          SIGNAL_FORKS, SIGNAL_FORKS / 10);
   for (int i = 0; i < started; i++)
     if (worker_ops[i] == 0) FAIL("worker %d did nothing", i);
+  test_expect_reuse();
   return test_finish();
 }

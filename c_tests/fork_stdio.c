@@ -334,5 +334,6 @@ out:;
          checked ? " (heap checked)" : "", ran, forks, lines, flushes, opens, allocs);
   free(text);
   if (!checked && !failures) TEST_RERUN_WITH_HEAP_CHECK(argv[0]);
+  test_expect_reuse();
   return test_finish();
 }

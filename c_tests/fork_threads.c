@@ -225,5 +225,6 @@ out:
       fprintf(stderr, TEST_NAME ": worker %d never completed a loop\n", i);
       failures++;
     }
+  test_expect_reuse();
   return test_finish();
 }

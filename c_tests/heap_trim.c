@@ -48,5 +48,6 @@ int main(void) {
   free(keep);
   printf("heap_trim: break %#lx -> peak +%#lx -> +%#lx after frees\n", (unsigned long)start,
          (unsigned long)(peak - start), (unsigned long)(after - start));
-  return 0;
+  test_expect_reuse();
+  return test_finish();
 }

@@ -666,5 +666,6 @@ int main(void) {
   free(mm[2]);
   printf(TEST_NAME ": arena %zu, %zu free chunks, %zu fastbin chunks, %zu mmap'd\n", m5.arena, m5.ordblks,
          m5.smblks, m5.hblks);
+  test_expect_reuse();
   return test_finish();
 }

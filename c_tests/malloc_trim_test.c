@@ -189,5 +189,6 @@ int main(void) {
   check_live(tblk, 5000, "thread arena");
   for (int i = 0; i < N; i++) free(tblk[i]);
   printf(TEST_NAME ": main arena and thread arena trimmed\n");
+  test_expect_reuse();
   return test_finish();
 }

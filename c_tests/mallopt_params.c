@@ -568,7 +568,11 @@ static int threads_past_limit(void) {
 
 static void case_arena_default_limit(void) {
   int T = threads_past_limit();
-  if (!T) return;
+  if (!T) {
+    SKIP("arena-default-limit", "%d online CPUs: 8 x %d + 8 threads are more than this test runs (%d)", get_nprocs(),
+         get_nprocs(), MAXT);
+    return;
+  }
   int in_main, n = run_threads(T, &in_main);
   int want = 8 * get_nprocs() - 1;
   if (n != want)
@@ -579,7 +583,11 @@ static void case_arena_default_limit(void) {
 
 static void case_arena_test(void) {
   int T = threads_past_limit();
-  if (!T) return;
+  if (!T) {
+    SKIP("arena-test", "%d online CPUs: 8 x %d + 8 threads are more than this test runs (%d)", get_nprocs(),
+         get_nprocs(), MAXT);
+    return;
+  }
   if (mallopt(M_ARENA_TEST, T + 10) != 1) FAIL("mallopt(M_ARENA_TEST, %d) failed", T + 10);
   int in_main, n = run_threads(T, &in_main);
   if (n != T)
@@ -609,5 +617,6 @@ int main(void) {
   run_case("arena_max_0_ignored", case_arena_max_0_ignored);
   run_case("arena_default_limit", case_arena_default_limit);
   run_case("arena_test", case_arena_test);
+  test_expect_reuse();
   return test_finish();
 }

@@ -255,5 +255,6 @@ int main(void) {
   one(F_MEMALIGN, 64, 1000, seed++);
   one(F_POSIX_MEMALIGN, 4096, 200000, seed++);
 
+  test_expect_reuse();
   return test_finish();
 }

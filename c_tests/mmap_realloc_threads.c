@@ -94,5 +94,6 @@ int main(void) {
   if (moved < ROUNDS / 100) FAIL("only %ld reallocs moved their block", moved);
   printf(TEST_NAME ": %d threads x %d rounds of 140 KiB..400 KiB blocks, %ld reallocs moved\n",
          THREADS, ROUNDS, moved);
+  test_expect_reuse();
   return test_finish();
 }

@@ -242,5 +242,6 @@ int main(void) {
   for (int o = 0; o < OPS; o++) printf("%s%s %ld", o ? ", " : "", op_names[o], total[o]);
   printf("); %ld blocks checked and freed in the final sweep\n", live);
   if (all < 1000) FAIL("only %ld operations done in %ld s", all, seconds);
+  test_expect_reuse();
   return test_finish();
 }

@@ -415,7 +415,7 @@ static void apis_fail_when_exhausted(struct pool *pl) {
   for (int i = 0; i < 4; i++) {
     struct blk *b = all[i];
     if (!b) {
-      say("no %s block in the pool: its realloc checks skipped", names[i]);
+      SKIP("realloc-of-pool-blocks", "no %s block in the pool: its realloc checks not made", names[i]);
       continue;
     }
     size_t grow = b->n + BIG;
@@ -607,6 +607,7 @@ static void part_data(void) {
   int first_n = pl.n, first_exhausted = pl.exhausted;
   if (!pl.exhausted && binds)
     FAIL("%s: %zu bytes in %d blocks without a NULL under the limit", part, pl.bytes, pl.n);
+  if (!binds) SKIP("rlimit-data-null-at-the-limit", "%s: RLIMIT_DATA does not bind mmap on this kernel", part);
   pool_verify(&held, "held blocks, after allocating until NULL");
   pool_verify(&pl, "after allocating until NULL");
 
@@ -740,7 +741,7 @@ static void part_threads(void) {
   }
   int binds = mmap_refused(slack + 2 * MiB);
   if (!binds) {
-    say("the limit does not bind mmap: no thread will run out");
+    SKIP("threads-run-out", "the limit does not bind mmap: no thread will run out");
     thread_max_bytes = 32 * MiB;
   }
   pthread_barrier_wait(&go_barrier);
@@ -892,7 +893,7 @@ static void part_lone_thread(void) {
     slack = 16 * MiB;
     set_limit(RLIMIT_DATA, status_bytes("VmData:") + slack, "RLIMIT_DATA");
     if (!mmap_refused(slack + 2 * MiB)) {
-      say("the limit does not bind mmap: skipped");
+      SKIP("rlimit-data-thread-arena", "RLIMIT_DATA does not bind mmap on this kernel");
       _exit(0); /* the thread waits at the barrier */
     }
   }
@@ -1017,5 +1018,6 @@ int main(void) {
   run_part("e: a new thread's first calls with nothing left", part_late_thread);
   run_part("f: a thread arena used up, RLIMIT_AS", part_lone_as);
   run_part("f: a thread arena used up, RLIMIT_DATA", part_lone_data);
+  test_expect_reuse();
   return test_finish();
 }

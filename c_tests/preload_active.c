@@ -83,5 +83,6 @@ int main(void) {
          p ? malloc_usable_size(p) : 0);
   free(p);
 
+  test_expect_reuse();
   return test_finish();
 }

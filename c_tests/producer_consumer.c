@@ -166,5 +166,6 @@ int main(void) {
       FAIL("ring %d: %ld blocks produced and %ld consumed; expected %ld each", r, produced[r],
            consumed[r], PER_RING);
   }
+  test_expect_reuse();
   return test_finish();
 }

@@ -175,5 +175,6 @@ int main(void) {
     if (tab[i].p && !verify_slot(i, "final check")) tab[i].p = NULL;
   for (int i = 0; i < SLOTS; i++) free(tab[i].p);
 
+  test_expect_reuse();
   return test_finish();
 }

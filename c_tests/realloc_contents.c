@@ -280,5 +280,6 @@ int main(void) {
     free(q);
   }
 
+  test_expect_reuse();
   return test_finish();
 }

@@ -172,5 +172,6 @@ int main(void) {
     for (size_t n = 0; n < NSMALL; n++) free(small[n].p);
   }
 
+  test_expect_reuse();
   return test_finish();
 }

@@ -1194,5 +1194,6 @@ int main(void) {
     if (!victims) bad("no victim thread was cancelled");
   }
   if (forks == 0 && seconds >= 2) bad("no fork was done");
+  test_expect_reuse();
   return test_finish();
 }

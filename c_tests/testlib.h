@@ -114,6 +114,41 @@ static inline int test_count_failure(void) {
     if (test_count_failure()) TEST_GIVE_UP();                                  \
   } while (0)
 
+/* SKIP("arena-limit", "%d CPUs need %d threads", ...): a check this machine
+ * cannot make.  One line on stdout, "SKIP <test>/<check>: <reason>", which
+ * scripts/run-tests counts apart from the passes (and lists); the test goes
+ * on with its other checks.  Flushed at once: the process may exit or fork
+ * next. */
+#define SKIP(check, ...)                                                       \
+  do {                                                                         \
+    printf("SKIP " TEST_NAME "/" check ": " __VA_ARGS__);                      \
+    fputc('\n', stdout);                                                       \
+    fflush(stdout);                                                            \
+  } while (0)
+
+/* Checks that free gives blocks back: for a few sizes (tcache, small bin,
+ * past the tcache, large, just below the mmap threshold), the block a free
+ * gave up is the one the next malloc of that size returns, as glibc's
+ * allocator does for a thread alone in its arena.  Call it once the test's
+ * other threads have ended.  A test of free must fail when free does
+ * nothing: contents and alignment alone do not show that it worked. */
+static inline void test_expect_reuse(void) {
+  static const size_t sizes[] = {24, 200, 1000, 5000, 100000};
+  for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+    void *volatile p = malloc(sizes[i]);
+    void *was = p;
+    free(p);
+    void *volatile q = malloc(sizes[i]);
+    if (q != was) {
+      /* FAIL's give-up may be a goto in the caller: count, never jump. */
+      fprintf(stderr, TEST_NAME ": free(%p) of %zu bytes did not give the block back: the next malloc(%zu) returned %p\n",
+              was, sizes[i], sizes[i], (void *)q);
+      (void)test_count_failure();
+    }
+    free(q);
+  }
+}
+
 /* main's result: 1 (after a summary line) when any check failed, else 0. */
 static inline int test_finish(void) {
   int n = __atomic_load_n(&failures, __ATOMIC_SEQ_CST);

@@ -253,5 +253,6 @@ int main(void) {
   void *p = malloc(1000);
   if (!p) FAIL("malloc(1000) after all threads returned NULL");
   free(p);
+  test_expect_reuse();
   return test_finish();
 }

@@ -204,5 +204,6 @@ int main(void) {
   if (!p) FAIL("malloc(1000) after join returned NULL");
   free(p);
 
+  test_expect_reuse();
   return test_finish();
 }

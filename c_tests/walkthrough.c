@@ -564,6 +564,10 @@ static void check_stage8(uintptr_t q)
 
 /* ---------- main ---------- */
 
+/* That free works is shown at stage 8 (the mapping it must unmap is gone),
+ * which a free that does nothing fails: the part testlib.h's
+ * test_expect_reuse plays in the other tests (this program uses no stdio
+ * and no testlib; see above). */
 int main(int argc, char **argv)
 {
   if (argc > 1 && strcmp(argv[1], "--interactive") == 0) {

@@ -77,6 +77,6 @@ if command -v g++ >/dev/null; then
   run_both --name "g++ -O2 gen.cc -o genxx (compile and link)" bash -c "g++ -std=c++17 -O2 gen.cc -o genxx-$tag && ./genxx-$tag"
   same_file genxx-glibc genxx-preload "C++ executables from g++ under glibc and the preload"
 else
-  echo "skip g++: not installed"
+  echo "SKIP real:gcc/g++: g++ is not installed"
 fi
 finish

@@ -123,7 +123,7 @@ run_both --name "git cherry-pick + rebase (replay the last two topics onto v1.0)
 # A real repository: this project's own.
 src=$(env -u GIT_DIR git -C "$here" rev-parse --show-toplevel 2>/dev/null)
 if [ -z "$src" ] || ! git -c safe.directory='*' -C "$src" rev-parse -q --verify HEAD >/dev/null; then
-  echo "skip the project's own repository: $here is not in a git repository with commits"
+  echo "SKIP real:git/own-repository: $here is not in a git repository with commits"
   finish
 fi
 printf '[safe]\n\tdirectory = %s\n' "$src" >>"$GIT_CONFIG_GLOBAL"

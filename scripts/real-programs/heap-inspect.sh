@@ -515,7 +515,7 @@ if [ -n "$userpy" ]; then
   one_line user.out user.err "^heap-inspect: cannot read process $pid \(/proc/$pid/maps: Permission denied" \
     "another user's process: one line says it cannot be read"
 else
-  echo "skip another user's process: needs root, setpriv, and heap-inspect and a python3 that uid 65534 can run (not counted)"
+  echo "SKIP real:heap-inspect/another-users-process: needs root, setpriv, and heap-inspect and a python3 that uid 65534 can run"
 fi
 
 # ------------------------------------------------------------------ heap-map
