@@ -8,7 +8,7 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use super::locked::*;
 use crate::chunk::bins::*;
-use crate::chunk::safelink::{fastbin_mark, reveal_fd, store_fd};
+use crate::chunk::safelink::{has_fastbin_mark, reveal_fd, set_fastbin_mark, store_fd};
 use crate::chunk::*;
 use crate::config::tunables::{self, MP};
 use crate::os::printerr::{malloc_printerr, misuse};
@@ -42,7 +42,7 @@ impl Locked {
                 }
                 // Beyond glibc: a chunk already deeper in the fastbin (the
                 // a, b, a double free) carries the fastbin mark.
-                if p.bk().addr() == fastbin_mark() && self.fastbin_holds(idx, p) {
+                if has_fastbin_mark(p) && self.fastbin_holds(idx, p) {
                     return misuse("free(): double free detected in fastbin");
                 }
                 if !old.is_null() && fastbin_index(old.size()) != idx {
@@ -51,7 +51,7 @@ impl Locked {
                 free_perturb(p.mem(), size - CHUNK_HDR_SZ);
                 (*self.av).have_fastchunks = 1;
                 store_fd(p, old);
-                p.set_bk(Chunk::from_ptr(fastbin_mark() as *mut u8));
+                set_fastbin_mark(p);
                 *slot = p;
                 return;
             }

@@ -128,7 +128,8 @@ impl Locked {
             // A fresh region: start top there, aligned. When the break is
             // contiguous, also ask for what the old top cannot give any more
             // (it will not merge) and for whatever rounds the end to a page.
-            let aligned_brk = Chunk::first_at(brk_addr).addr();
+            let new_top = Chunk::first_at(brk_addr);
+            let aligned_brk = new_top.addr();
             let mut correction = 0usize;
             if self.contiguous() {
                 if old_size != 0 {
@@ -148,7 +149,6 @@ impl Locked {
             }
             let Some(end) = snd_brk else { return };
             // `end` is the break before the correction was added.
-            let new_top = Chunk::from_ptr(aligned_brk as *mut u8);
             new_top.set_head((end as usize - aligned_brk + correction) | PREV_INUSE);
             note_main_memory(aligned_brk, end as usize + correction);
             (*self.av).system_mem += correction;
@@ -200,8 +200,8 @@ impl Locked {
             (*new).ar_ptr = self.av;
             (*new).prev = h;
             (*self.av).system_mem += (*new).size;
-            let top = Chunk::from_ptr(new.cast::<u8>().add(hdr));
-            top.set_head(((*new).size - hdr) | PREV_INUSE);
+            let top = heap::first_chunk(new);
+            top.set_head((heap::heap_end(new) - top.addr()) | PREV_INUSE);
             self.set_top(top);
 
             // Fence off the old top: a zero-size in-use header ends the heap,

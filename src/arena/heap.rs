@@ -18,7 +18,7 @@
 //! empties completely (and is not its arena's first) is unmapped.
 
 use super::state::Arena;
-use crate::chunk::{CHUNK_HDR_SZ, MALLOC_ALIGNMENT, align_up};
+use crate::chunk::{CHUNK_HDR_SZ, Chunk, MALLOC_ALIGNMENT, align_up};
 use crate::os::sys;
 
 /// Largest heap, and the alignment of every heap (2 × the default mmap
@@ -56,6 +56,22 @@ const _: () =
 pub unsafe fn heap_end(h: *const HeapInfo) -> usize {
     // SAFETY: forwarded from the caller.
     h as usize + unsafe { (*h).size }
+}
+
+/// The first chunk of heap `h`: right after the arena in an arena's first
+/// heap (no `prev`), right after the `heap_info` header in the others.
+///
+/// # Safety
+/// `h` must be a live heap header whose `prev` and `ar_ptr` are set.
+#[inline]
+pub unsafe fn first_chunk(h: *const HeapInfo) -> Chunk {
+    // SAFETY: forwarded from the caller.
+    let (prev, arena) = unsafe { ((*h).prev, (*h).ar_ptr) };
+    if prev.is_null() {
+        Chunk::first_at(arena as usize + core::mem::size_of::<Arena>())
+    } else {
+        Chunk::first_at(h as usize + core::mem::size_of::<HeapInfo>())
+    }
 }
 
 /// The heap that holds address `addr` (of a NON_MAIN_ARENA chunk).

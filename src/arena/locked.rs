@@ -16,7 +16,6 @@ use crate::chunk::*;
 use crate::config::tunables::PERTURB_BYTE;
 use crate::os::lock::Got;
 use crate::os::sys;
-use core::mem::offset_of;
 use core::sync::atomic::AtomicUsize;
 
 /// The messages of `Locked::check_link`.
@@ -259,12 +258,10 @@ impl Locked {
     /// written through it.
     #[inline]
     pub fn bin_at(&self, i: usize) -> Chunk {
-        Chunk::from_ptr(
-            self.av
-                .cast::<u8>()
-                .wrapping_add(offset_of!(Arena, bins) + (i - 1) * 2 * SIZE_SZ)
-                .wrapping_sub(CHUNK_HDR_SZ),
-        )
+        // SAFETY: only the address of the field is taken; `i` is a bin
+        // number (1..NBINS), whose two words lie inside the array.
+        let bins = unsafe { &raw mut (*self.av).bins }.cast::<Chunk>();
+        Chunk::with_links_at(bins.wrapping_add((i - 1) * 2))
     }
 
     #[inline]

@@ -7,7 +7,7 @@
 //! `realloc` of an mmap'd chunk whose mapping we did not make abort instead
 //! of unmapping someone else's memory, and the heap dump lists them all.
 
-use crate::chunk::{CHUNK_HDR_SZ, Chunk, IS_MMAPPED, MALLOC_ALIGNMENT, SIZE_SZ, align_up};
+use crate::chunk::{Chunk, IS_MMAPPED, MALLOC_ALIGNMENT, SIZE_SZ, align_up};
 use crate::config::tunables::{self, DEFAULT_MMAP_THRESHOLD_MAX, MP};
 use crate::os::printerr::misuse;
 use crate::os::sys;
@@ -45,7 +45,7 @@ fn map_recorded(
         "mmap {len:#x}  a chunk of its own for a {nb}-byte chunk ({why})"
     ));
     let base = sys::map_rw(len)? as usize;
-    let p = Chunk::from_mem(align_up(base + CHUNK_HDR_SZ, align) as *mut u8);
+    let p = Chunk::first_aligned_at(base, align);
     let gap = p.addr() - base;
     if !record(base, len) {
         // SAFETY: the mapping was made just above and is unused.
@@ -176,7 +176,7 @@ pub unsafe fn remap_chunk(p: Chunk, nb: usize) -> Result<Option<Chunk>, Busy> {
     let Some(moved) = (unsafe { registry::remap(start as *mut u8, len, new_len) })? else {
         return Ok(None);
     };
-    let q = Chunk::from_ptr(moved.wrapping_add(gap));
+    let q = Chunk::first_at(moved as usize + gap);
     // SAFETY: the header moved with the mapping.
     unsafe { q.set_head((new_len - gap) | IS_MMAPPED) };
     tunables::note_mremap(len, new_len);

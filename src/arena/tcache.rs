@@ -17,7 +17,7 @@
 use core::sync::atomic::Ordering::Relaxed;
 
 use crate::chunk::bins::{TCACHE_MAX_BINS, csize2tidx};
-use crate::chunk::safelink::{key, protect_link};
+use crate::chunk::safelink::{key, protect};
 use crate::chunk::{Chunk, is_aligned};
 use crate::config::tunables::MP;
 use crate::os::printerr::malloc_printerr;
@@ -104,9 +104,7 @@ impl Tcache {
         // SAFETY: the chunk's first two user words are ours to write.
         unsafe {
             (*e).key = key();
-            (*e).next = protect_link(e as usize, Chunk::from_ptr(self.first(idx).cast()))
-                .as_ptr()
-                .cast();
+            (*e).next = protect(e as usize, self.first(idx) as usize) as *mut Entry;
         }
         self.set(idx, e, self.count(idx) as u16 + 1);
     }
@@ -123,8 +121,8 @@ impl Tcache {
         }
         // SAFETY: a cached entry: its two words are the cache's.
         unsafe {
-            let next = protect_link(e as usize, Chunk::from_ptr((*e).next.cast()));
-            self.set(idx, next.as_ptr().cast(), self.count(idx) as u16 - 1);
+            let next = protect(e as usize, (*e).next as usize) as *mut Entry;
+            self.set(idx, next, self.count(idx) as u16 - 1);
             (*e).key = 0;
         }
         e.cast()
@@ -151,9 +149,7 @@ impl Tcache {
                 return Some("free(): double free detected in tcache 2");
             }
             // SAFETY: a cached entry (alignment checked above).
-            e = protect_link(e as usize, Chunk::from_ptr(unsafe { (*e).next }.cast()))
-                .as_ptr()
-                .cast();
+            e = protect(e as usize, unsafe { (*e).next } as usize) as *mut Entry;
             n += 1;
         }
         None

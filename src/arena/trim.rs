@@ -5,7 +5,7 @@
 
 use core::sync::atomic::Ordering::Relaxed;
 
-use super::heap::{self, HeapInfo};
+use super::heap::{self};
 use super::locked::*;
 use crate::chunk::bins::*;
 use crate::chunk::*;
@@ -25,7 +25,6 @@ impl Locked {
     }
 
     pub(super) fn heap_trim_now(&self, pad: usize) -> bool {
-        let hdr = core::mem::size_of::<HeapInfo>();
         let mut top = self.top();
         // SAFETY: the lock is held; heaps are found by masking top and by
         // `prev` links this arena wrote; the fencepost is checked before the
@@ -33,18 +32,18 @@ impl Locked {
         unsafe {
             let mut h = heap::heap_for_ptr(top.addr());
             let page = (*h).pagesize;
-            while top.addr() == h as usize + hdr {
+            while !(*h).prev.is_null() && top == heap::first_chunk(h) {
                 // The whole heap is top: fold back into the previous heap,
                 // whose end holds the fencepost grow_thread_heap wrote.
                 let prev_heap = (*h).prev;
-                let end = prev_heap as usize + (*prev_heap).size - (MINSIZE - CHUNK_HDR_SZ);
-                let misalign = end & ALIGN_MASK;
-                let fence = Chunk::from_ptr((end - misalign) as *mut u8);
+                let prev_end = heap::heap_end(prev_heap);
+                let fence = Chunk::fencepost_before(prev_end);
                 if fence.head() != PREV_INUSE {
                     malloc_printerr("heap_trim(): corrupted fencepost");
                 }
                 let mut p = fence.minus(fence.prev_size());
-                let mut new_size = p.size() + (MINSIZE - CHUNK_HDR_SZ) + misalign;
+                // The chunk before the fencepost, to the heap's end.
+                let mut new_size = prev_end - p.addr();
                 if !p.prev_inuse() {
                     new_size += p.prev_size();
                 }

@@ -254,7 +254,7 @@ impl Locked {
         unsafe {
             let top_end = top.addr() + top.size();
             let walk = |start: usize, end: usize, f: &mut dyn FnMut(HeapEvent)| {
-                let mut p = Chunk::from_ptr(start as *mut u8);
+                let mut p = Chunk::first_at(start);
                 while p.addr() + CHUNK_HDR_SZ <= end {
                     let head = p.head();
                     let size = head & !SIZE_BITS;
@@ -304,12 +304,7 @@ impl Locked {
                 h = (*h).prev;
             }
             for &h in heaps[..n].iter().rev() {
-                let first = if (*h).prev.is_null() {
-                    // The arena header follows heap_info in the first heap.
-                    Chunk::first_at(self.av.add(1) as usize).addr()
-                } else {
-                    h as usize + core::mem::size_of::<HeapInfo>()
-                };
+                let first = heap::first_chunk(h).addr();
                 let end = if heap::heap_for_ptr(top.addr()) == h {
                     top_end
                 } else {

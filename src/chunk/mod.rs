@@ -103,6 +103,10 @@ const BK_NEXTSIZE: usize = 5;
 impl Chunk {
     pub const NULL: Chunk = Chunk(core::ptr::null_mut());
 
+    /// The chunk whose header starts at `p`. Only the chunk layer (and the
+    /// unit tests) build chunks from raw addresses; the other layers use
+    /// the constructors below, which say where a chunk is (scripts/
+    /// check-layers keeps it so).
     #[inline]
     pub fn from_ptr(p: *mut u8) -> Chunk {
         Chunk(p)
@@ -133,7 +137,30 @@ impl Chunk {
     /// 16-byte aligned (where a heap region's chunks start).
     #[inline]
     pub fn first_at(addr: usize) -> Chunk {
-        Chunk::from_ptr((align_up(addr + CHUNK_HDR_SZ, MALLOC_ALIGNMENT) - CHUNK_HDR_SZ) as *mut u8)
+        Chunk::first_aligned_at(addr, MALLOC_ALIGNMENT)
+    }
+    /// The first chunk at or after address `addr` whose user memory is
+    /// `align`-aligned (a power of two, at least MALLOC_ALIGNMENT): where
+    /// an mmap'd chunk starts in its mapping.
+    #[inline]
+    pub fn first_aligned_at(addr: usize, align: usize) -> Chunk {
+        Chunk::from_ptr((align_up(addr + CHUNK_HDR_SZ, align) - CHUNK_HDR_SZ) as *mut u8)
+    }
+    /// The fencepost that closes a region ending at `end`: the last aligned
+    /// chunk header with `MINSIZE - CHUNK_HDR_SZ` bytes after it (where a
+    /// thread heap that got a successor keeps its fencepost).
+    #[inline]
+    pub fn fencepost_before(end: usize) -> Chunk {
+        let at = end - (MINSIZE - CHUNK_HDR_SZ);
+        Chunk::from_ptr((at & !ALIGN_MASK) as *mut u8)
+    }
+    /// The fake chunk whose `fd` word is `*fd_slot` (and `bk` the word
+    /// after): how a bin's two list words in the arena read as a chunk.
+    /// Its other header words overlap whatever lies before and are never
+    /// written through it.
+    #[inline]
+    pub fn with_links_at(fd_slot: *mut Chunk) -> Chunk {
+        Chunk(fd_slot.cast::<u8>().wrapping_sub(FD * SIZE_SZ))
     }
     /// The chunk `n` bytes further up.
     #[inline]

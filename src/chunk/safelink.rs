@@ -44,8 +44,14 @@ pub fn init_key() {
 /// XOR-ed with the address of the slot it is stored in, shifted by the page
 /// bits, so a corrupted or leaked link does not point anywhere useful.
 #[inline]
+pub fn protect(slot: usize, target: usize) -> usize {
+    (slot >> 12) ^ target
+}
+
+/// `protect` for a link to a chunk (fastbins link chunk headers).
+#[inline]
 pub fn protect_link(slot: usize, target: Chunk) -> Chunk {
-    Chunk(((slot >> 12) ^ target.addr()) as *mut u8)
+    Chunk::from_ptr(protect(slot, target.addr()) as *mut u8)
 }
 
 /// What a chunk in a fastbin holds in its `bk` word, unused by the singly
@@ -55,6 +61,26 @@ pub fn protect_link(slot: usize, target: Chunk) -> Chunk {
 #[inline]
 pub fn fastbin_mark() -> usize {
     key().rotate_left(23) ^ 0x6a09_e667_f3bc_c908
+}
+
+/// Marks chunk `c`, going into a fastbin (see `fastbin_mark`).
+///
+/// # Safety
+/// The chunk's bk word must be owned memory.
+#[inline]
+pub unsafe fn set_fastbin_mark(c: Chunk) {
+    // SAFETY: forwarded from the caller.
+    unsafe { c.set_bk(Chunk::from_ptr(fastbin_mark() as *mut u8)) }
+}
+
+/// Whether chunk `c` carries the fastbin mark.
+///
+/// # Safety
+/// The chunk's bk word must be readable.
+#[inline]
+pub unsafe fn has_fastbin_mark(c: Chunk) -> bool {
+    // SAFETY: forwarded from the caller.
+    unsafe { c.bk() }.addr() == fastbin_mark()
 }
 
 /// Reads the safe-linked `fd` of a chunk on a singly linked list.

@@ -25,7 +25,7 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use crate::arena::{locked::Locked, state::main_arena, walk::Bin, walk::HeapEvent};
 use crate::chunk::bins::largebin_index;
-use crate::chunk::safelink::protect_link;
+use crate::chunk::safelink::protect;
 use crate::chunk::{Chunk, IS_MMAPPED, NON_MAIN_ARENA, PREV_INUSE};
 use crate::config::tunables::MP;
 use crate::os::sys;
@@ -280,7 +280,7 @@ fn walk_tcache(tc: usize, mut f: impl FnMut(TcEvent)) -> bool {
             }
             f(TcEvent::Chunk(Chunk::from_mem(e as *mut u8).addr()));
             match sys::read_word_checked(e) {
-                Some(next) => e = protect_link(e, Chunk::from_ptr(next as *mut u8)).addr(),
+                Some(next) => e = protect(e, next),
                 None => {
                     f(TcEvent::Broken);
                     break;

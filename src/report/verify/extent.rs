@@ -187,11 +187,7 @@ impl<'a> Ctx<'a> {
     pub(super) fn heap_bounds(&self, h: *mut HeapInfo) -> (usize, usize) {
         // SAFETY: `h` is on the arena's checked heap chain.
         unsafe {
-            let first = if (*h).prev.is_null() {
-                Chunk::first_at(self.av.wrapping_add(1) as usize).addr()
-            } else {
-                h as usize + size_of::<HeapInfo>()
-            };
+            let first = heap::first_chunk(h).addr();
             (first, heap::heap_end(h))
         }
     }

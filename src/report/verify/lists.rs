@@ -8,7 +8,7 @@ use super::fault::*;
 use crate::chunk::bins::TCACHE_MAX_BINS;
 use crate::chunk::bins::csize2tidx;
 use crate::chunk::bins::*;
-use crate::chunk::safelink::{protect_link, reveal_fd};
+use crate::chunk::safelink::{protect, reveal_fd};
 use crate::chunk::*;
 use crate::os::sys;
 use crate::thread::tls;
@@ -267,7 +267,7 @@ impl Ctx<'_> {
                         st.tcache_chunks += 1;
                         st.tcache_bytes += size;
                     }
-                    e = protect_link(e, Chunk::from_ptr(next as *mut u8)).addr();
+                    e = protect(e, next);
                 }
                 if e != 0 {
                     return fault("tcache list is longer than its count", tc as usize);

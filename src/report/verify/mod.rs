@@ -67,7 +67,7 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use crate::arena::{self, locked::Locked};
 use crate::chunk::bins::TCACHE_MAX_BINS;
-use crate::chunk::safelink::protect_link;
+use crate::chunk::safelink::protect;
 use crate::chunk::*;
 use crate::config::tunables::{CHECK_HEAP, MP};
 use crate::os::sys;
@@ -198,7 +198,7 @@ fn check_own_tcache(regions: &Regions) -> Check<usize> {
                         None => return fault("tcache entry is not readable", e),
                     }
                 };
-                e = protect_link(e, Chunk::from_ptr(next as *mut u8)).addr();
+                e = protect(e, next);
                 total += 1;
             }
             if e != 0 {

@@ -36,7 +36,7 @@ impl Ctx<'_> {
         } else {
             end - CHUNK_HDR_SZ
         };
-        let mut p = Chunk::from_ptr(first as *mut u8);
+        let mut p = Chunk::first_at(first);
         let mut prev = Chunk::NULL;
         let mut prev_free = false;
         // SAFETY: the lock is held; `p` starts aligned inside the region and
