@@ -10,34 +10,38 @@
 //! marks a chunk in a fastbin (beyond glibc). A `free` that finds the mark
 //! searches the list and reports a double free.
 
-use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use core::num::NonZeroUsize;
+
+use once_cell::race::OnceNonZeroUsize;
 
 use super::Chunk;
 use crate::os::sys;
 
-/// The per-process key of cached entries; 0 until the first tcache exists.
-static KEY: AtomicUsize = AtomicUsize::new(0);
+/// The per-process key of cached entries: set once, by whichever thread
+/// makes the first tcache (a race between two is harmless: one value wins
+/// and both read it back).
+static KEY: OnceNonZeroUsize = OnceNonZeroUsize::new();
 
+/// The key; 0 until the first tcache exists.
 #[inline]
 pub fn key() -> usize {
-    KEY.load(Relaxed)
+    KEY.get().map_or(0, NonZeroUsize::get)
 }
 
 /// Picks the process key (once): random bytes from the kernel, or if the
 /// kernel will not give them without blocking, a mix of addresses and time.
 pub fn init_key() {
-    if KEY.load(Relaxed) != 0 {
-        return;
-    }
-    let k = match sys::random_word() {
-        Some(k) if k != 0 => k,
-        _ => {
-            (&raw const KEY as usize).rotate_left(17)
-                ^ (sys::monotonic_ns() as usize).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                | 1
-        }
-    };
-    let _ = KEY.compare_exchange(0, k, Relaxed, Relaxed);
+    KEY.get_or_init(|| {
+        let k = match sys::random_word() {
+            Some(k) if k != 0 => k,
+            _ => {
+                (&raw const KEY as usize).rotate_left(17)
+                    ^ (sys::monotonic_ns() as usize).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                    | 1
+            }
+        };
+        NonZeroUsize::new(k).unwrap_or(NonZeroUsize::MIN)
+    });
 }
 
 /// Safe-linking (glibc 2.32+) of singly linked lists: a stored link is
