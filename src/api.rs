@@ -1,7 +1,8 @@
-//! The C ABI: the functions a program (through LD_PRELOAD) calls instead of
-//! glibc's, with glibc 2.36's conventions, and nothing else. Each function
-//! checks its arguments, forwards to `alloc`, and turns a failure into NULL
-//! plus errno (or an error code, for posix_memalign).
+//! Layer 7, `api`: the C ABI, the functions a program (through LD_PRELOAD)
+//! calls instead of glibc's, with glibc 2.36's conventions, and nothing
+//! else. Each function checks its arguments, forwards to `thread::alloc`
+//! (or to `report`), and turns a failure into NULL plus errno (or an error
+//! code, for posix_memalign).
 //!
 //! glibc behaviours kept on purpose:
 //! - `malloc(0)` returns a unique minimum-size chunk;

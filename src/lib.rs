@@ -1,34 +1,43 @@
 //! ptmalloc-rs: glibc's ptmalloc2 design, rebuilt in Rust, as a drop-in
 //! `malloc` for `LD_PRELOAD`.
 //!
-//! Layers, lowest first; each module calls only the ones above it in this
-//! list:
+//! The source is in layer folders, lowest first. A module uses only its own
+//! layer and the layers below it; inside a layer, its files use each other
+//! without circles. `scripts/check-layers` (run by `make test`) keeps that a
+//! fact, and also that no file is over 900 lines, that every file opens
+//! with its part of the story, and that only the chunk layer makes a chunk
+//! out of a raw address. docs/map.md follows a `malloc` and a `free`
+//! through the layers.
 //!
-//! | module     | part of the story                                          |
-//! |------------|------------------------------------------------------------|
-//! | `sys`      | the kernel: brk, mmap, mremap, futex, write, errno         |
-//! | `tls`      | the thread's state in initial-exec TLS (tcache, arena)     |
-//! | `lock`     | the futex mutex of each arena                              |
-//! | `check`    | corruption reports: glibc's message, then abort            |
-//! | `chunk`    | chunk headers and all raw chunk arithmetic                 |
-//! | `bins`     | bin indexes and the binmap                                  |
-//! | `tunables` | glibc's `mp_` parameters and statistics                    |
-//! | `tcache`   | the per-thread cache of freed chunks                       |
-//! | `heap`     | the 64 MiB-aligned mmap'd heaps of thread arenas           |
-//! | `mmapped`  | chunks with a mapping of their own                         |
-//! | `arena`    | one arena (`malloc_state`) and the malloc/free logic in it |
-//! | `arenas`   | the set of arenas, which serves whom, fork                 |
-//! | `alloc`    | entry logic: arena choice, mmap'd chunks, realloc/memalign |
-//! | `stats`    | mallinfo, malloc_stats, malloc_info, malloc_trim, mallopt  |
-//! | `inspect`  | the heap dump (function, signal, at exit)                  |
-//! | `debuginfo`| `malloc_rs_debug`: where outside tools find the state      |
-//! | `verify`   | the heap-consistency checker (PTMALLOC_RS_CHECK_HEAP)      |
-//! | `api`      | the exported C functions: errno, NULL, glibc's quirks      |
-//! | `fuzzing`  | cargo fuzz's entry (feature `fuzzing`, with std; fuzz/)    |
+//! | layer      | part of the story                                             |
+//! |------------|---------------------------------------------------------------|
+//! | `os`       | the kernel: system calls, the futex lock, the thread's id and |
+//! |            | TLS block, output from stack buffers, glibc's abort message   |
+//! | `chunk`    | chunk headers and every raw address computation; bin and      |
+//! |            | tcache size classes, the binmap; safe-linking and its keys    |
+//! | `config`   | glibc's `mp_`, mallopt, `MALLOC_*` and `GLIBC_TUNABLES`       |
+//! | `arena`    | one arena (`malloc_state`) and the logic run under its lock,  |
+//! |            | a file per part (malloc, free, grow, trim, ...); thread       |
+//! |            | heaps, mmap'd chunks, the tcache's structure                  |
+//! | `thread`   | which arena and cache serve a thread: TLS, the arena set,     |
+//! |            | reuse, thread exit, fork, the route of each request           |
+//! | `report`   | mallinfo, malloc_stats, malloc_info, malloc_trim, the dump,   |
+//! |            | `malloc_rs_debug`, the heap checker                           |
+//! | `api`      | the exported C functions only: errno, NULL, glibc's quirks    |
+//! | `startup`  | what runs at load: the environment, the dump's signal, fork's |
+//! |            | handlers, the exit key                                        |
+//! | `fuzzing`  | cargo fuzz's entry (feature `fuzzing`, with std; fuzz/)       |
+//!
+//! Why these cuts: the chunk layer sits below `config` because the size
+//! arithmetic needs no setting, while the settings' limits are sizes; the
+//! tcache's structure sits in `arena` because an arena's malloc stashes
+//! chunks into it (the requesting thread hands its cache in), while which
+//! thread owns which cache is `thread`'s; the dump's signal is installed at
+//! start-up, not by the arena set, which the dump reads.
 //!
 //! Nothing on the allocation path allocates, formats, panics or unwinds: the
-//! crate is `no_std` (std only for unit tests) and built with
-//! `panic = "abort"`.
+//! crate is `no_std` (std only for unit tests), built with `panic = "abort"`,
+//! and `scripts/check-no-panic` shows that no panic is compiled in at all.
 
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]

@@ -1,6 +1,6 @@
 """The heap of a ptmalloc-rs process, read from its memory (read_heap) and
 written out as the library's own dumps would write it: format_dump gives
-malloc_rs_dump's text, chunk_lines malloc_rs_dump_chunks' (src/inspect.rs
+malloc_rs_dump's text, chunk_lines malloc_rs_dump_chunks' (src/report/inspect.rs
 makes those inside the process; what is a fact about the heap is written
 the same way here, line for line).
 

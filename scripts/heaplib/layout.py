@@ -17,7 +17,7 @@ import os
 def layout_hash(text):
     """FNV-1a of the entries: each line without its comment, its blanks
     collapsed to one space, trimmed, plus a newline; empty lines left out
-    (src/debuginfo.rs's layout_hash, which the library carries)."""
+    (src/report/debuginfo.rs's layout_hash, which the library carries)."""
     h = 0xcbf29ce484222325
     for line in text.split("\n"):
         words = line.split("#", 1)[0].split()

@@ -63,7 +63,7 @@ fn map_recorded(
 
 /// A fork in another thread holds the registry's lock (see the `lock`
 /// module): nothing was done; the caller goes around (see
-/// `arenas::free_or_defer`).
+/// `thread::arenas::free_or_defer`).
 #[derive(Debug)]
 pub struct Busy;
 

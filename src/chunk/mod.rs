@@ -1,5 +1,11 @@
-//! Chunks: the unit of everything in a ptmalloc2 heap, and the only module
-//! that does raw address arithmetic on them.
+//! Layer 2, `chunk`: chunks, the unit of everything in a ptmalloc2 heap,
+//! and the only layer that does raw address arithmetic on them (the others
+//! get a chunk from a user pointer, from another chunk, or from the
+//! constructors here that say where it is: the first chunk of a region, a
+//! heap's closing fencepost, a bin's words read as a chunk). Beside it:
+//! `bins` (which bin or tcache bin a size belongs to, the binmap) and
+//! `safelink` (safe-linking, and the keys that mark free chunks). Uses only
+//! `os`.
 //!
 //! ```text
 //!     chunk -> +-------------------------------------------------+

@@ -10,7 +10,7 @@
 //! others burn their time slices. The lock never allocates.
 //!
 //! Around `fork` the forking thread holds every arena lock (see
-//! `arenas::before_fork`) and sets `FORKING` in each word. A thread that
+//! `thread::fork`) and sets `FORKING` in each word. A thread that
 //! allocates or frees must not wait for such a lock: it may hold a lock that
 //! fork takes after the atfork handlers (glibc's NSS lock, a mutex an
 //! earlier-registered prepare handler takes), and then neither would go on.

@@ -2,7 +2,7 @@
 //! gets consistent arenas; the parent handler lets go; the child handler
 //! resets the locks and gives every arena but its own to the free list.
 //! Both then carry out the frees deferred while the fork held the locks
-//! (`arenas::free_or_defer`).
+//! (`thread::arenas::free_or_defer`).
 //!
 //! The locks and their order are `arenas`'s (see there); how threads other
 //! than the forking one go around the held locks is `os::lock`'s.
