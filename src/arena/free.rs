@@ -6,7 +6,7 @@
 
 use core::sync::atomic::Ordering::Relaxed;
 
-use super::locked::*;
+use super::locked::{Locked, free_perturb};
 use crate::chunk::bins::*;
 use crate::chunk::safelink::{has_fastbin_mark, reveal_fd, set_fastbin_mark, store_fd};
 use crate::chunk::*;

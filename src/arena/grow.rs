@@ -8,9 +8,9 @@
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::heap::{self, HeapInfo};
-use super::locked::*;
+use super::locked::{Locked, note_main_memory};
 use super::mmapped;
-use super::state::*;
+use super::state::NONCONTIGUOUS_BIT;
 use crate::chunk::*;
 use crate::config::tunables::{self, MP};
 use crate::os::printerr::malloc_printerr;

@@ -10,9 +10,9 @@
 
 use core::sync::atomic::Ordering::Relaxed;
 
-use super::heap::{self};
-use super::locked::*;
-use super::state::*;
+use super::heap;
+use super::locked::{LINK_OUTSIDE, Locked, MAIN_HI, MAIN_LO, MALLOC_LINK_OUTSIDE};
+use super::state::Arena;
 use crate::chunk::bins::*;
 use crate::chunk::*;
 use crate::os::printerr::malloc_printerr;

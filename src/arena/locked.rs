@@ -10,7 +10,7 @@
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::heap::{self, HeapInfo};
-use super::state::*;
+use super::state::{Arena, NONCONTIGUOUS_BIT, main_arena, mutex};
 use crate::chunk::bins::*;
 use crate::chunk::*;
 use crate::config::tunables::PERTURB_BYTE;

@@ -8,8 +8,8 @@
 
 use core::sync::atomic::Ordering::Relaxed;
 
-use super::heap::{self};
-use super::locked::*;
+use super::heap;
+use super::locked::{Locked, MALLOC_LINK_OUTSIDE, alloc_perturb, perturbing};
 use super::tcache::{TcBin, Tcache};
 use crate::chunk::bins::*;
 use crate::chunk::safelink::reveal_fd;

@@ -1,7 +1,7 @@
 //! Aligned chunks (glibc's `_int_memalign`): allocate enough to find an
 //! aligned chunk inside, and give the misaligned lead and the tail back.
 
-use super::locked::*;
+use super::locked::Locked;
 use super::tcache::Tcache;
 use crate::chunk::*;
 

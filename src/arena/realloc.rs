@@ -2,8 +2,8 @@
 //! place (the tail freed), grow into a free neighbour or top, or else
 //! allocate, copy and free.
 
-use super::heap::{self};
-use super::locked::*;
+use super::heap;
+use super::locked::Locked;
 use super::tcache::Tcache;
 use crate::chunk::*;
 use crate::os::printerr::malloc_printerr;

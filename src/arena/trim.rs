@@ -5,8 +5,8 @@
 
 use core::sync::atomic::Ordering::Relaxed;
 
-use super::heap::{self};
-use super::locked::*;
+use super::heap;
+use super::locked::Locked;
 use crate::chunk::bins::*;
 use crate::chunk::*;
 use crate::config::tunables::MP;

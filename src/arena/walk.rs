@@ -5,8 +5,8 @@
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::heap::{self, HeapInfo};
-use super::locked::*;
-use super::state::*;
+use super::locked::{Hold, Locked, held};
+use super::state::{Arena, mutex};
 use crate::chunk::bins::*;
 use crate::chunk::safelink::reveal_fd;
 use crate::chunk::*;

@@ -4,7 +4,7 @@
 //! one it meets, and one it never meets is a listed chunk that is not a
 //! chunk of the heap.
 
-use super::fault::*;
+use super::fault::{Check, fault};
 use crate::chunk::*;
 
 // ---------------------------------------------------------------------------

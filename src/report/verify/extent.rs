@@ -4,8 +4,8 @@
 
 use core::sync::atomic::Ordering::Relaxed;
 
-use super::batch::*;
-use super::fault::*;
+use super::batch::InUseFaults;
+use super::fault::{Check, fault};
 use crate::arena::heap::{self, HEAP_MAX_SIZE, HeapInfo};
 use crate::arena::{locked::Locked, state::Arena, state::NONCONTIGUOUS_BIT, state::main_arena};
 use crate::chunk::bins::*;

@@ -2,9 +2,9 @@
 //! small and large bins (with the large bins' size order and nextsize
 //! ring, and the binmap), and the calling thread's tcache.
 
-use super::batch::*;
-use super::extent::*;
-use super::fault::*;
+use super::batch::{CACHED, FAST, FASTBIN_FAULTS, REGULAR, TCACHE_FAULTS};
+use super::extent::{Ctx, Extent};
+use super::fault::{Check, Stats, fault};
 use crate::chunk::bins::TCACHE_MAX_BINS;
 use crate::chunk::bins::csize2tidx;
 use crate::chunk::bins::*;

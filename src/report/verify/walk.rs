@@ -2,9 +2,9 @@
 //! sizes, flags, footers, no two free chunks side by side, and every free
 //! chunk found on a list.
 
-use super::batch::*;
-use super::extent::*;
-use super::fault::*;
+use super::batch::{Batch, CACHED, FAST, REGULAR};
+use super::extent::Ctx;
+use super::fault::{Check, Stats, fault};
 use crate::chunk::*;
 
 impl Ctx<'_> {
