@@ -64,7 +64,7 @@ impl Locked {
     ///
     /// # Safety
     /// The lock is held.
-    pub(super) unsafe fn fastbin_holds(&self, idx: usize, p: Chunk) -> bool {
+    unsafe fn fastbin_holds(&self, idx: usize, p: Chunk) -> bool {
         // SAFETY: forwarded from the caller; links are checked for alignment
         // before they are followed.
         unsafe {
@@ -81,7 +81,7 @@ impl Locked {
 
     /// The non-fastbin part of free: merge with free neighbours and top,
     /// file in the unsorted bin, and consolidate/trim after a big free.
-    pub(super) fn free_merging(&self, p: Chunk, size: usize) {
+    fn free_merging(&self, p: Chunk, size: usize) {
         // SAFETY: as in `free_chunk`.
         unsafe {
             let next = p.plus(size);
@@ -125,13 +125,7 @@ impl Locked {
     /// Merges chunk `p` (being freed, `size` bytes, checked by the caller)
     /// with a free previous chunk and a free next chunk, or with top, and
     /// files the result in the unsorted bin; returns the merged size.
-    pub(super) fn coalesce(
-        &self,
-        mut p: Chunk,
-        mut size: usize,
-        prev_msg: &str,
-        unsorted_msg: &str,
-    ) -> usize {
+    fn coalesce(&self, mut p: Chunk, mut size: usize, prev_msg: &str, unsorted_msg: &str) -> usize {
         // SAFETY: `p` is a chunk of this arena being freed; its neighbours
         // are found from sizes the caller checked, and every list link is
         // checked by `unlink`/`push_unsorted` before it is rewritten.

@@ -18,7 +18,7 @@ use crate::os::sys;
 use crate::os::text::trace;
 
 /// The main arena falls back to mappings of at least this size when brk fails.
-pub(super) const MMAP_AS_MORECORE_SIZE: usize = 1024 * 1024;
+const MMAP_AS_MORECORE_SIZE: usize = 1024 * 1024;
 
 impl Locked {
     // ----------------------------------------------------------------------
@@ -65,7 +65,7 @@ impl Locked {
     /// Grows the main arena by at least `nb` + top_pad bytes: with brk
     /// while the break is ours to move, else with a mapping of at least
     /// 1 MiB (the arena is then non-contiguous for good).
-    pub(super) fn grow_main(&self, nb: usize) {
+    fn grow_main(&self, nb: usize) {
         let page = sys::page_size();
         let old_top = self.top();
         // SAFETY: top is this arena's (or the fake initial top, size 0).

@@ -42,7 +42,7 @@ impl Locked {
     /// `check_link` beyond the span: for the main arena, its span as it is
     /// now; for a thread arena, any of its heaps.
     #[inline(never)]
-    pub(super) fn check_far_link(&self, a: usize, msg: &str) {
+    fn check_far_link(&self, a: usize, msg: &str) {
         if self.is_main() {
             let lo = MAIN_LO.load(Relaxed);
             if a.wrapping_sub(lo) < MAIN_HI.load(Relaxed).wrapping_sub(lo) {
@@ -55,7 +55,7 @@ impl Locked {
 
     /// `check_link` for a thread arena: `a` must lie in one of its heaps.
     #[inline(never)]
-    pub(super) fn check_thread_link(&self, a: usize, msg: &str) {
+    fn check_thread_link(&self, a: usize, msg: &str) {
         // SAFETY: `in_our_heap` found a live heap header below `a`.
         if heap::in_our_heap(a, MINSIZE) && unsafe { (*heap::heap_for_ptr(a)).ar_ptr } == self.av {
             return;

@@ -56,7 +56,7 @@ pub unsafe fn owns_chunk(p: Chunk, size: usize) -> bool {
 
 /// Whether `p`'s header lies in the main arena's span.
 #[inline]
-pub(super) fn owns_main(p: Chunk) -> bool {
+fn owns_main(p: Chunk) -> bool {
     let lo = MAIN_LO.load(Relaxed);
     p.addr().wrapping_sub(lo) < MAIN_HI.load(Relaxed).wrapping_sub(lo)
 }

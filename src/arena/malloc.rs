@@ -19,7 +19,7 @@ use crate::os::printerr::malloc_printerr;
 use crate::os::sys;
 
 /// Most chunks sorted out of the unsorted bin by one request.
-pub(super) const MAX_UNSORTED_ITERS: usize = 10000;
+const MAX_UNSORTED_ITERS: usize = 10000;
 
 impl Locked {
     // ----------------------------------------------------------------------
@@ -44,7 +44,7 @@ impl Locked {
 
     /// Marks `victim` (off every list, `size` bytes) in use without splitting.
     #[inline]
-    pub(super) fn take_whole(&self, victim: Chunk, size: usize) {
+    fn take_whole(&self, victim: Chunk, size: usize) {
         // SAFETY: `victim` is a free heap chunk of this arena with a next chunk.
         unsafe {
             victim.set_prev_inuse_at(size);
@@ -196,7 +196,7 @@ impl Locked {
 
     /// Step 3: empties the unsorted bin (up to MAX_UNSORTED_ITERS chunks),
     /// returning an exact fit or a split of the last remainder.
-    pub(super) fn sort_unsorted(&self, nb: usize, tc: *mut Tcache) -> Option<*mut u8> {
+    fn sort_unsorted(&self, nb: usize, tc: *mut Tcache) -> Option<*mut u8> {
         let unsorted = self.unsorted();
         let mut iters = 0;
         // Exact fits fill the thread's tcache first; one of them is
@@ -281,7 +281,7 @@ impl Locked {
     }
 
     /// Step 4: the smallest chunk of at least `nb` in large bin `idx`.
-    pub(super) fn best_fit_in_large_bin(&self, idx: usize, nb: usize) -> Option<*mut u8> {
+    fn best_fit_in_large_bin(&self, idx: usize, nb: usize) -> Option<*mut u8> {
         let bin = self.bin_at(idx);
         // SAFETY: large-bin chunks are this arena's; `unlink` checks links.
         unsafe {
@@ -306,7 +306,7 @@ impl Locked {
 
     /// Step 5: scans the binmap from bin `idx` upwards for a non-empty bin
     /// and carves the request from its smallest (last) chunk.
-    pub(super) fn next_bigger_bin(&self, mut idx: usize, nb: usize) -> Option<*mut u8> {
+    fn next_bigger_bin(&self, mut idx: usize, nb: usize) -> Option<*mut u8> {
         if idx >= NBINS {
             return None;
         }
@@ -358,13 +358,7 @@ impl Locked {
     /// Unlinks free chunk `victim` and hands out `nb` bytes of it; a
     /// remainder big enough to be a chunk goes to the unsorted bin (and
     /// becomes the last remainder when `remember` is set).
-    pub(super) fn carve(
-        &self,
-        victim: Chunk,
-        nb: usize,
-        remember: bool,
-        corrupt_msg: &str,
-    ) -> *mut u8 {
+    fn carve(&self, victim: Chunk, nb: usize, remember: bool, corrupt_msg: &str) -> *mut u8 {
         // SAFETY: `victim` is a free chunk found in one of this arena's bins.
         let size = unsafe { victim.size() };
         self.unlink(victim);

@@ -24,7 +24,7 @@ impl Locked {
         trimmed
     }
 
-    pub(super) fn heap_trim_now(&self, pad: usize) -> bool {
+    fn heap_trim_now(&self, pad: usize) -> bool {
         let mut top = self.top();
         // SAFETY: the lock is held; heaps are found by masking top and by
         // `prev` links this arena wrote; the fencepost is checked before the

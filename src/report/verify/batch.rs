@@ -16,9 +16,9 @@ use crate::chunk::*;
 pub(super) const REGULAR: usize = 1;
 pub(super) const FAST: usize = 2;
 pub(super) const CACHED: usize = 3;
-pub(super) const KIND: usize = 3;
+const KIND: usize = 3;
 /// Set once the walk met the chunk.
-pub(super) const FOUND: usize = 4;
+const FOUND: usize = 4;
 
 /// The messages of `check_looks_in_use`, per list.
 pub(super) struct InUseFaults {

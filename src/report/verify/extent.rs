@@ -29,7 +29,7 @@ pub(super) enum Extent {
 }
 
 /// Longest heap chain believed (4 TiB of heaps).
-pub(super) const MAX_HEAPS: usize = 1 << 16;
+const MAX_HEAPS: usize = 1 << 16;
 
 /// One locked arena being checked.
 pub(super) struct Ctx<'a> {
@@ -157,7 +157,7 @@ impl<'a> Ctx<'a> {
     ///
     /// # Safety
     /// Top's header must be readable (established by the caller).
-    pub(super) unsafe fn check_top_header(&self) -> Check {
+    unsafe fn check_top_header(&self) -> Check {
         let top = self.top;
         // SAFETY: forwarded from the caller.
         let head = unsafe { top.head() };
@@ -184,7 +184,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// The chunk region `[first, end)` of heap `h` of this thread arena.
-    pub(super) fn heap_bounds(&self, h: *mut HeapInfo) -> (usize, usize) {
+    fn heap_bounds(&self, h: *mut HeapInfo) -> (usize, usize) {
         // SAFETY: `h` is on the arena's checked heap chain.
         unsafe {
             let first = heap::first_chunk(h).addr();

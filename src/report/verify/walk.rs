@@ -21,7 +21,7 @@ impl Ctx<'_> {
         })
     }
 
-    pub(super) fn walk_region(
+    fn walk_region(
         &self,
         first: usize,
         end: usize,
