@@ -1,5 +1,5 @@
 // glibc: malloc_consolidate(): invalid chunk size
-// ptmalloc-rs: malloc_consolidate(): invalid chunk size
+// hardened: malloc_consolidate(): invalid chunk size
 /* a (0x30 bytes, its tcache bin full) is in its fastbin; p, the block
  * before it, overflows by 8 bytes and sets a's size to 0x41.  A large
  * malloc consolidates the fastbins and finds in the 0x30 fastbin a chunk of

@@ -1,5 +1,5 @@
 // glibc: malloc_consolidate(): unaligned fastbin chunk detected
-// ptmalloc-rs: malloc_consolidate(): unaligned fastbin chunk detected
+// hardened: malloc_consolidate(): unaligned fastbin chunk detected
 /* a (0x30 bytes, its tcache bin full) is at the head of its fastbin; a
  * use-after-free write makes its safe-linked next reveal to a + 8.  A large
  * malloc consolidates the fastbins, follows a's link and finds a misaligned

@@ -1,5 +1,5 @@
 // glibc: corrupted size vs. prev_size in fastbins
-// ptmalloc-rs: corrupted size vs. prev_size in fastbins
+// hardened: corrupted size vs. prev_size in fastbins
 /* f (a 0x30-byte chunk, its tcache bin full) is in a fastbin, after p (0x510
  * bytes, zeroed) in the unsorted bin, so f's PREV_INUSE is clear.  A
  * use-after-free write to p's last word sets f's prev_size to 0x400; a large

@@ -1,5 +1,5 @@
 // glibc: double free or corruption (fasttop)
-// ptmalloc-rs: double free or corruption (fasttop)
+// hardened: double free or corruption (fasttop)
 /* With the tcache bin full, the same block freed twice in a row goes to the
  * fastbin twice: the second free finds it at the head of the bin. */
 #define TEST_NAME "fastbin_double_free_top"

@@ -1,5 +1,5 @@
 // glibc: not detected (exit 0)
-// ptmalloc-rs: free(): double free detected in fastbin
+// hardened: free(): double free detected in fastbin
 /* Fastbin dup: with the tcache bin full, free a, b, a.  glibc only compares a
  * freed chunk with the fastbin's first entry (b here), so a ends up twice in
  * the fastbin and two later mallocs would return the same block. */

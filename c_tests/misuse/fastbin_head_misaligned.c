@@ -1,5 +1,5 @@
 // glibc: malloc(): unaligned fastbin chunk detected 2
-// ptmalloc-rs: malloc(): unaligned fastbin chunk detected 2
+// hardened: malloc(): unaligned fastbin chunk detected 2
 /* With the tcache off (GLIBC_TUNABLES=glibc.malloc.tcache_count=0), a and b
  * go to the fastbin (b -> a); a use-after-free write makes b's safe-linked
  * next reveal to a + 8.  The first malloc takes b (single-threaded glibc does

@@ -1,5 +1,5 @@
 // glibc: malloc(): unaligned fastbin chunk detected
-// ptmalloc-rs: malloc(): unaligned fastbin chunk detected
+// hardened: malloc(): unaligned fastbin chunk detected
 /* With threads running, a fastbin chunk's next pointer poisoned with a
  * misaligned value is caught when the chunk before it is taken: a and b go
  * to the fastbin (tcache off: GLIBC_TUNABLES=glibc.malloc.tcache_count=0),

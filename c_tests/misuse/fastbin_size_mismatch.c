@@ -1,5 +1,5 @@
 // glibc: malloc(): memory corruption (fast)
-// ptmalloc-rs: malloc(): memory corruption (fast)
+// hardened: malloc(): memory corruption (fast)
 /* With the tcache off (GLIBC_TUNABLES=glibc.malloc.tcache_count=0), a
  * (0x30 bytes) is in its fastbin; p, the block before it, overflows by 8
  * bytes and sets a's size to 0x41.  malloc(0x28) takes a from the 0x30

@@ -1,5 +1,5 @@
 // glibc: malloc(): unaligned fastbin chunk detected 3
-// ptmalloc-rs: malloc(): unaligned fastbin chunk detected 3
+// hardened: malloc(): unaligned fastbin chunk detected 3
 /* With the 0x30 tcache bin full, a and b go to the fastbin (b -> a); a
  * use-after-free write makes b's safe-linked next reveal to a + 8.  Then
  * malloc(0x28) until the tcache bin is empty and a malloc takes b from the

@@ -1,5 +1,5 @@
 // glibc: free(): invalid pointer
-// ptmalloc-rs: free(): invalid pointer
+// hardened: free(): invalid pointer
 /* free() of a pointer 16 bytes into a live block: its "header" is the block's
  * own (zeroed) data, a chunk of size 0, which wraps around the address space. */
 #define TEST_NAME "free_interior_pointer"

@@ -1,5 +1,5 @@
 // glibc: free(): invalid size
-// ptmalloc-rs: free(): invalid size
+// hardened: free(): invalid size
 /* An underflow writes 0x11 into a block's size word: a chunk of 16 bytes,
  * smaller than any chunk.  free() rejects it. */
 #define TEST_NAME "free_invalid_size"

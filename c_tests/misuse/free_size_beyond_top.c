@@ -1,5 +1,5 @@
 // glibc: double free or corruption (out)
-// ptmalloc-rs: double free or corruption (out)
+// hardened: double free or corruption (out)
 /* An underflow sets the size of a 0x510-byte block to reach 4 KiB past the
  * end of the heap (top's end); freeing it finds its next chunk outside the
  * arena. */

@@ -1,5 +1,5 @@
 // glibc: double free or corruption (top)
-// ptmalloc-rs: double free or corruption (top)
+// hardened: double free or corruption (top)
 /* A 0x510-byte block next to top, freed: it merges into top, and top's chunk
  * now starts where the block did.  Freeing the block again frees top. */
 #define TEST_NAME "free_top_double"

@@ -1,5 +1,5 @@
 // glibc: free(): invalid pointer
-// ptmalloc-rs: free(): invalid pointer
+// hardened: free(): invalid pointer
 /* free() of a pointer one byte into a live block: the chunk is misaligned. */
 #define TEST_NAME "free_unaligned_pointer"
 #include "misuse.h"

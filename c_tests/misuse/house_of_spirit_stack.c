@@ -1,5 +1,5 @@
 // glibc: not detected (exit 0)
-// ptmalloc-rs: free(): invalid pointer
+// hardened: free(): invalid pointer
 /* House of spirit: a fake chunk on the stack (size 0x40, next chunk's size
  * plausible) is freed; glibc puts it in the tcache and the next malloc of its
  * size returns the stack. */

@@ -1,5 +1,6 @@
 // glibc: not detected (SIGSEGV)
-// ptmalloc-rs: malloc(): corrupted bin link (points outside the heap)
+// default: malloc(): corrupted bin link (points outside the heap)
+// hardened: malloc(): corrupted bin link (points outside the heap)
 /* Large bin attack: l (0x510 bytes) is alone in its large bin; a
  * use-after-free write sets its bk_nextsize to 0x4141414141414141.  v (0x500
  * bytes, same large bin, smaller than all its chunks) is freed, and the next

@@ -1,5 +1,5 @@
 // glibc: malloc(): largebin double linked list corrupted (bk)
-// ptmalloc-rs: malloc(): largebin double linked list corrupted (bk)
+// hardened: malloc(): largebin double linked list corrupted (bk)
 /* l (0x500 bytes) is alone in its large bin; a use-after-free write sets its
  * bk link to l itself.  v (0x510 bytes, same large bin) is freed, and the
  * next malloc sorts it into the bin in front of l: l's bk->fd is the bin's

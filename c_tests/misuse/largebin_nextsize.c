@@ -1,5 +1,5 @@
 // glibc: malloc(): largebin double linked list corrupted (nextsize)
-// ptmalloc-rs: malloc(): largebin double linked list corrupted (nextsize)
+// hardened: malloc(): largebin double linked list corrupted (nextsize)
 /* l (0x500 bytes) is alone in its large bin; a use-after-free write points
  * its bk_nextsize to a zeroed block z.  v (0x510 bytes, same large bin,
  * bigger) is freed, and the next malloc sorts it into the bin's size list in

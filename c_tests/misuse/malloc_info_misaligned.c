@@ -1,5 +1,5 @@
 // glibc: __malloc_info(): unaligned fastbin chunk detected
-// ptmalloc-rs: __malloc_info(): unaligned fastbin chunk detected
+// hardened: __malloc_info(): unaligned fastbin chunk detected
 /* a (0x30 bytes, its tcache bin full) is at the head of its fastbin; a
  * use-after-free write makes its safe-linked next reveal to a + 8.
  * malloc_info() counts the fastbin's chunks and finds a misaligned one.  (Its

@@ -4,7 +4,9 @@
  * each allocator does about it (scripts/run-tests reads these):
  *
  *   // glibc: <the exact line glibc 2.36 prints before SIGABRT>
- *   // ptmalloc-rs: <the exact line ptmalloc-rs must print before SIGABRT>
+ *   // default: <ptmalloc-rs's default profile, only where it differs: where
+ *   //           glibc faults inside the allocator, a clean abort instead>
+ *   // hardened: <the exact line ptmalloc-rs's hardened profile prints>
  *
  * or, instead of a line, `not detected (exit 0)` (the program goes on and
  * ends normally) or `not detected (SIGSEGV)` (it dies of a wild access).

@@ -1,5 +1,5 @@
 // glibc: munmap_chunk(): invalid pointer
-// ptmalloc-rs: munmap_chunk(): invalid pointer
+// hardened: munmap_chunk(): invalid pointer
 /* An underflow overwrites the size in the header of a 1 MiB (mmap'd) block,
  * IS_MMAPPED kept, with a size 16 bytes bigger: freeing it finds that the
  * mapping it describes is not made of whole pages. */

@@ -1,5 +1,5 @@
 // glibc: free(): invalid pointer
-// ptmalloc-rs: free(): invalid pointer
+// hardened: free(): invalid pointer
 /* free() of a pointer 16 bytes into a live 1 MiB (mmap'd) block: its
  * "header" is the block's own zeroed data, a chunk of size 0. */
 #define TEST_NAME "mmap_free_interior"

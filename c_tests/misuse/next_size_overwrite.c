@@ -1,5 +1,5 @@
 // glibc: free(): invalid next size (normal)
-// ptmalloc-rs: free(): invalid next size (normal)
+// hardened: free(): invalid next size (normal)
 /* A memset 8 bytes past the end of a 0x508-byte block (too big for the
  * tcache) overwrites the next chunk's size with 0x4141414141414141; freeing
  * the block finds its neighbour's size beyond all the arena's memory. */

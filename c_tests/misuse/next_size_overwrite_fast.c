@@ -1,5 +1,5 @@
 // glibc: free(): invalid next size (fast)
-// ptmalloc-rs: free(): invalid next size (fast)
+// hardened: free(): invalid next size (fast)
 /* As next_size_overwrite, with a fastbin-sized block (0x30-byte chunk, its
  * tcache bin full): the fastbin path checks the next chunk's size too. */
 #define TEST_NAME "next_size_overwrite_fast"

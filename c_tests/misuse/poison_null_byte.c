@@ -1,5 +1,5 @@
 // glibc: corrupted size vs. prev_size while consolidating
-// ptmalloc-rs: corrupted size vs. prev_size while consolidating
+// hardened: corrupted size vs. prev_size while consolidating
 /* Poison null byte: memset(a, 0, n + 1) on a block of n usable bytes clears
  * the low byte of the next chunk's size (0x501 -> 0x500: PREV_INUSE gone) and
  * its prev_size (0).  Freeing that chunk (too big for the tcache) tries to

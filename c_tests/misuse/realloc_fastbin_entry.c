@@ -1,5 +1,5 @@
 // glibc: invalid fastbin entry (free)
-// ptmalloc-rs: invalid fastbin entry (free)
+// hardened: invalid fastbin entry (free)
 /* x (a 0x30-byte chunk, its tcache bin full) is at the head of its fastbin;
  * p, the 0x60-byte block before it, writes 8 bytes past its end and sets x's
  * size to 0x41.  realloc(p, 0x28) shrinks p and frees the 0x30-byte rest

@@ -1,5 +1,5 @@
 // glibc: realloc(): invalid pointer
-// ptmalloc-rs: realloc(): invalid pointer
+// hardened: realloc(): invalid pointer
 /* realloc() of a pointer 16 bytes into a live block: its "header" is the
  * block's own zeroed data, a chunk of size 0. */
 #define TEST_NAME "realloc_interior_pointer"

@@ -1,5 +1,5 @@
 // glibc: realloc(): invalid next size
-// ptmalloc-rs: realloc(): invalid next size
+// hardened: realloc(): invalid next size
 /* p overflows by 8 bytes and fills the size word of q, the block after it,
  * with 'A's; realloc(p, 0x200) finds p's neighbour bigger than all the
  * arena's memory. */

@@ -1,5 +1,5 @@
 // glibc: realloc(): invalid old size
-// ptmalloc-rs: realloc(): invalid old size
+// hardened: realloc(): invalid old size
 /* o overflows by 8 bytes and fills the size word of p, the block after it,
  * with 'A's; realloc(p, 0x200) finds p bigger than all the arena's memory. */
 #define TEST_NAME "realloc_old_size"

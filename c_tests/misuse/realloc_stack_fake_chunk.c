@@ -1,5 +1,5 @@
 // glibc: not detected (exit 0)
-// ptmalloc-rs: realloc(): invalid pointer
+// hardened: realloc(): invalid pointer
 /* realloc() of a fake chunk on the stack with plausible headers (size 0x50,
  * next chunk's size 0x20): glibc takes it for a main-arena chunk big enough
  * already and hands the stack pointer back. */

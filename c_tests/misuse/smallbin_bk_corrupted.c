@@ -1,5 +1,5 @@
 // glibc: malloc(): smallbin double linked list corrupted
-// ptmalloc-rs: malloc(): smallbin double linked list corrupted
+// hardened: malloc(): smallbin double linked list corrupted
 /* With the tcache off (GLIBC_TUNABLES=glibc.malloc.tcache_count=0), s
  * (0x100 bytes) is alone in its small bin; a use-after-free write sets its
  * bk link to s itself.  malloc(0xf8) takes s from the small bin: s's bk->fd

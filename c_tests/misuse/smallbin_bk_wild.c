@@ -1,5 +1,6 @@
 // glibc: not detected (SIGSEGV)
-// ptmalloc-rs: malloc(): corrupted bin link (points outside the heap)
+// default: malloc(): corrupted bin link (points outside the heap)
+// hardened: malloc(): corrupted bin link (points outside the heap)
 /* With the tcache off (GLIBC_TUNABLES=glibc.malloc.tcache_count=0), s
  * (0x100 bytes) is alone in its small bin; a use-after-free write sets its
  * bk link to 0x4141414141414141.  malloc(0xf8) takes s from the small bin

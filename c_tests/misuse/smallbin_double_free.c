@@ -1,5 +1,5 @@
 // glibc: double free or corruption (!prev)
-// ptmalloc-rs: double free or corruption (!prev)
+// hardened: double free or corruption (!prev)
 /* A 0x100-byte chunk freed with its tcache bin full goes to the unsorted bin;
  * a bigger malloc sorts it into its small bin; freeing it again finds the next
  * chunk's PREV_INUSE clear. */

@@ -1,5 +1,5 @@
 // glibc: free(): double free detected in tcache 2
-// ptmalloc-rs: free(): double free detected in tcache 2
+// hardened: free(): double free detected in tcache 2
 /* The same block freed twice in a row, into the tcache: the second free finds
  * the tcache key in the block and the block in its bin. */
 #define TEST_NAME "tcache_double_free"

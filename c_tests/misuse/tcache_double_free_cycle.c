@@ -1,5 +1,5 @@
 // glibc: free(): too many chunks detected in tcache
-// ptmalloc-rs: free(): too many chunks detected in tcache
+// hardened: free(): too many chunks detected in tcache
 /* The tcache bin holds a -> b -> c; a use-after-free write points b's next
  * back to a (a cycle that leaves c out), then c is freed a second time: the
  * double-free check finds c's tcache key and walks the bin looking for c,

@@ -1,5 +1,5 @@
 // glibc: free(): unaligned chunk detected in tcache 2
-// ptmalloc-rs: free(): unaligned chunk detected in tcache 2
+// hardened: free(): unaligned chunk detected in tcache 2
 /* The tcache bin holds a -> c; a use-after-free write replaces a's next with
  * (safe-linking encoded) a + 8, then c is freed a second time: the
  * double-free check finds c's tcache key and walks the bin looking for c,

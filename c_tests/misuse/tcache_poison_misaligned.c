@@ -1,5 +1,5 @@
 // glibc: malloc(): unaligned tcache chunk detected
-// ptmalloc-rs: malloc(): unaligned tcache chunk detected
+// hardened: malloc(): unaligned tcache chunk detected
 /* Tcache poisoning with a misaligned target: a use-after-free write replaces
  * the next pointer of the first tcache entry with (safe-linking encoded) b + 8.
  * The first malloc returns the entry, the second would return b + 8. */

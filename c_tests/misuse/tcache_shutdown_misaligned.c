@@ -1,5 +1,5 @@
 // glibc: tcache_thread_shutdown(): unaligned tcache chunk detected
-// ptmalloc-rs: tcache_thread_shutdown(): unaligned tcache chunk detected
+// hardened: tcache_thread_shutdown(): unaligned tcache chunk detected
 /* A thread's tcache poisoned with a misaligned next pointer, found when the
  * thread exits and its cache is emptied: free b then a (a's next is b), make
  * a's safe-linked next reveal to b + 8, and let the thread end. */

@@ -1,5 +1,5 @@
 // glibc: malloc(): corrupted top size
-// ptmalloc-rs: malloc(): corrupted top size
+// hardened: malloc(): corrupted top size
 /* House of force: an overflow from the last block before top sets top's size
  * to ~0, then a huge malloc would carve an arbitrary address out of "top".
  * The malloc finds top bigger than all the memory the arena has. */

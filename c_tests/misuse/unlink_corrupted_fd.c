@@ -1,5 +1,5 @@
 // glibc: corrupted double-linked list
-// ptmalloc-rs: corrupted double-linked list
+// hardened: corrupted double-linked list
 /* A use-after-free write sets the fd link of a chunk in the unsorted bin (a,
  * 0x510 bytes) to a itself; freeing b, the chunk after a, merges it with a
  * and unlinks a, whose fd->bk is the bin's head, not a. */

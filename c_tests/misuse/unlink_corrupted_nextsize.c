@@ -1,5 +1,5 @@
 // glibc: corrupted double-linked list (not small)
-// ptmalloc-rs: corrupted double-linked list (not small)
+// hardened: corrupted double-linked list (not small)
 /* A 0x510-byte chunk a sits alone in its large bin (fd_nextsize and
  * bk_nextsize pointing to itself); a use-after-free write points its
  * fd_nextsize to a zeroed block z.  Freeing b, the chunk after a, merges it

@@ -1,5 +1,5 @@
 // glibc: corrupted size vs. prev_size
-// ptmalloc-rs: corrupted size vs. prev_size
+// hardened: corrupted size vs. prev_size
 /* b (0x510 bytes) is in the unsorted bin; a use-after-free write to its last
  * 8 bytes changes the prev_size of the chunk after it.  Freeing a, the chunk
  * before b, merges b forward and unlinks it: b's size no longer matches the

@@ -1,5 +1,5 @@
 // glibc: free(): corrupted unsorted chunks
-// ptmalloc-rs: free(): corrupted unsorted chunks
+// hardened: free(): corrupted unsorted chunks
 /* A use-after-free write sets the bk link of the (only) chunk in the unsorted
  * bin to the chunk itself; freeing another 0x510-byte block puts it at the
  * front of the bin, whose first chunk's bk is not the bin's head. */

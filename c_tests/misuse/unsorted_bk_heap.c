@@ -1,5 +1,5 @@
 // glibc: malloc(): unsorted double linked list corrupted
-// ptmalloc-rs: malloc(): unsorted double linked list corrupted
+// hardened: malloc(): unsorted double linked list corrupted
 /* A use-after-free write sets the bk link of a chunk in the unsorted bin to
  * another live chunk of the same heap (valid memory, wrong place, as in the
  * unsorted-bin attack); the next malloc that sorts the bin finds that chunk's

@@ -1,5 +1,6 @@
 // glibc: not detected (SIGSEGV)
-// ptmalloc-rs: malloc(): corrupted bin link (points outside the heap)
+// default: malloc(): corrupted bin link (points outside the heap)
+// hardened: malloc(): corrupted bin link (points outside the heap)
 /* A use-after-free write sets the bk link of a chunk in the unsorted bin to
  * 0x4141414141414141; the next malloc that sorts the bin follows it (glibc
  * reads bk->fd for its check, and faults). */

@@ -1,5 +1,5 @@
 // glibc: double free or corruption (!prev)
-// ptmalloc-rs: double free or corruption (!prev)
+// hardened: double free or corruption (!prev)
 /* A chunk too big for the tcache (0x510 bytes), freed twice: the first free
  * puts it in the unsorted bin, the second finds the next chunk's PREV_INUSE
  * clear. */

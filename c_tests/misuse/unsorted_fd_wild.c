@@ -1,5 +1,5 @@
 // glibc: malloc(): unsorted double linked list corrupted
-// ptmalloc-rs: malloc(): unsorted double linked list corrupted
+// hardened: malloc(): unsorted double linked list corrupted
 /* A use-after-free write sets the fd link of the (only) chunk in the unsorted
  * bin to 0x4141414141414141; the next malloc that sorts the bin finds that
  * fd is not the bin's head, without following it. */

@@ -1,5 +1,5 @@
 // glibc: malloc(): invalid size (unsorted)
-// ptmalloc-rs: malloc(): invalid size (unsorted)
+// hardened: malloc(): invalid size (unsorted)
 /* a (0x510 bytes) is in the unsorted bin; p, the block before it, overflows
  * by 8 bytes and fills a's size word with 'A's.  The next malloc that sorts
  * the bin finds a chunk bigger than all the arena's memory. */

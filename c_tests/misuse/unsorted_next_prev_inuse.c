@@ -1,5 +1,5 @@
 // glibc: malloc(): invalid next->prev_inuse (unsorted)
-// ptmalloc-rs: malloc(): invalid next->prev_inuse (unsorted)
+// hardened: malloc(): invalid next->prev_inuse (unsorted)
 /* a (0x510 bytes) is in the unsorted bin; a write through b, the block after
  * it, sets b's PREV_INUSE bit again.  The next malloc that sorts the bin finds
  * a free chunk whose neighbour says it is in use. */

@@ -1,5 +1,5 @@
 // glibc: malloc(): invalid next size (unsorted)
-// ptmalloc-rs: malloc(): invalid next size (unsorted)
+// hardened: malloc(): invalid next size (unsorted)
 /* a (0x510 bytes) is in the unsorted bin; an underflow from b, the block
  * after it, zeroes b's size word.  The next malloc that sorts the bin finds
  * the size of a's neighbour below a chunk header's. */

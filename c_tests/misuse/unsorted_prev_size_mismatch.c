@@ -1,5 +1,5 @@
 // glibc: malloc(): mismatching next->prev_size (unsorted)
-// ptmalloc-rs: malloc(): mismatching next->prev_size (unsorted)
+// hardened: malloc(): mismatching next->prev_size (unsorted)
 /* a (0x510 bytes) is in the unsorted bin; a use-after-free write to its last
  * 8 bytes changes the prev_size of the chunk after it.  The next malloc that
  * sorts the bin finds a's size and its neighbour's prev_size differ. */

@@ -1,5 +1,5 @@
 // glibc: malloc(): corrupted unsorted chunks 2
-// ptmalloc-rs: malloc(): corrupted unsorted chunks 2
+// hardened: malloc(): corrupted unsorted chunks 2
 /* A use-after-free write sets the bk link of the newest of 10016 chunks in
  * the unsorted bin (0x90 bytes each, their tcache bin full) to the chunk
  * itself.  malloc(0x100) sorts at most 10000 unsorted chunks, so the newest

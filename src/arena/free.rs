@@ -7,9 +7,11 @@
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::locked::{Locked, free_perturb};
+use super::tcache::{TcBin, Tcache};
 use crate::chunk::bins::*;
 use crate::chunk::safelink::{has_fastbin_mark, reveal_fd, set_fastbin_mark, store_fd};
 use crate::chunk::*;
+use crate::config::profile;
 use crate::config::tunables::{self, MP};
 use crate::os::printerr::{malloc_printerr, misuse};
 use crate::os::sys;
@@ -40,9 +42,10 @@ impl Locked {
                 if old == p {
                     return misuse("double free or corruption (fasttop)");
                 }
-                // Beyond glibc: a chunk already deeper in the fastbin (the
-                // a, b, a double free) carries the fastbin mark.
-                if has_fastbin_mark(p) && self.fastbin_holds(idx, p) {
+                // Beyond glibc (`hardened`): a chunk already deeper in the
+                // fastbin (the a, b, a double free) carries the fastbin mark.
+                let hardened = profile::hardened();
+                if hardened && has_fastbin_mark(p) && self.fastbin_holds(idx, p) {
                     return misuse("free(): double free detected in fastbin");
                 }
                 if !old.is_null() && fastbin_index(old.size()) != idx {
@@ -51,12 +54,34 @@ impl Locked {
                 free_perturb(p.mem(), size - CHUNK_HDR_SZ);
                 (*self.av).have_fastchunks = 1;
                 store_fd(p, old);
-                set_fastbin_mark(p);
+                if hardened {
+                    set_fastbin_mark(p);
+                }
                 *slot = p;
                 return;
             }
             self.free_merging(p, size);
         }
+    }
+
+    /// glibc's `_int_free` for a chunk the arena itself gives up (the tail of
+    /// a shrinking realloc, the old block of a moving one, memalign's lead
+    /// and tail, an old top fenced off): into the requesting thread's cache
+    /// `tc` when its bin has room, as glibc's does (it shapes the layout
+    /// that follows), else into the arena.
+    pub(super) fn free_internal(&self, p: Chunk, tc: *mut Tcache) {
+        // SAFETY: `p` is a chunk this arena just cut out, header written;
+        // a non-null `tc` is the requesting thread's own cache.
+        unsafe {
+            if !tc.is_null()
+                && let Some(bin) = TcBin::of_size(p.size())
+                && (*tc).has_room(bin)
+            {
+                (*tc).put(p, bin);
+                return;
+            }
+        }
+        self.free_chunk(p);
     }
 
     /// Whether fastbin `idx` holds `p` (walked when a freed chunk carries

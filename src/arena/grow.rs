@@ -11,6 +11,7 @@ use super::heap::{self, HeapInfo};
 use super::locked::{Locked, note_main_memory};
 use super::mmapped;
 use super::state::NONCONTIGUOUS_BIT;
+use super::tcache::Tcache;
 use crate::chunk::*;
 use crate::config::tunables::{self, MP};
 use crate::os::printerr::malloc_printerr;
@@ -28,14 +29,14 @@ impl Locked {
     /// Top is too small for `nb`: map the request on its own if it is big,
     /// else grow the arena and split the new top.
     #[cold]
-    pub(super) fn sysmalloc(&self, nb: usize) -> *mut u8 {
+    pub(super) fn sysmalloc(&self, nb: usize, tc: *mut Tcache) -> *mut u8 {
         let try_mmap = nb >= tunables::mmap_threshold();
         if try_mmap && let Some(p) = mmapped::map_chunk(nb) {
             return self.hand_out(p, nb);
         }
         if self.is_main() {
-            self.grow_main(nb);
-        } else if !self.grow_thread_heap(nb)
+            self.grow_main(nb, tc);
+        } else if !self.grow_thread_heap(nb, tc)
             && !try_mmap
             && let Some(p) = mmapped::map_chunk(nb)
         {
@@ -65,7 +66,7 @@ impl Locked {
     /// Grows the main arena by at least `nb` + top_pad bytes: with brk
     /// while the break is ours to move, else with a mapping of at least
     /// 1 MiB (the arena is then non-contiguous for good).
-    fn grow_main(&self, nb: usize) {
+    fn grow_main(&self, nb: usize, tc: *mut Tcache) {
         let page = sys::page_size();
         let old_top = self.top();
         // SAFETY: top is this arena's (or the fake initial top, size 0).
@@ -164,7 +165,7 @@ impl Locked {
                     .plus(keep + 2 * SIZE_SZ)
                     .set_head((2 * SIZE_SZ) | PREV_INUSE);
                 if keep >= MINSIZE {
-                    self.free_chunk(old_top);
+                    self.free_internal(old_top, tc);
                 }
             }
         }
@@ -173,7 +174,7 @@ impl Locked {
     /// Makes room for `nb` bytes in a thread arena: grow the heap that holds
     /// top by mprotect'ing just what is missing, or chain a new heap (top
     /// then starts there; the old top is fenced off and freed).
-    pub(super) fn grow_thread_heap(&self, nb: usize) -> bool {
+    pub(super) fn grow_thread_heap(&self, nb: usize, tc: *mut Tcache) -> bool {
         let old_top = self.top();
         // SAFETY: the lock is held; top lies in one of this arena's heaps,
         // whose header the mask finds, and every chunk written lies inside
@@ -213,7 +214,7 @@ impl Locked {
                 old_top.plus(keep).set_head(CHUNK_HDR_SZ | PREV_INUSE);
                 old_top.plus(keep).set_foot(CHUNK_HDR_SZ);
                 old_top.set_head(keep | PREV_INUSE | NON_MAIN_ARENA);
-                self.free_chunk(old_top);
+                self.free_internal(old_top, tc);
             } else {
                 old_top.set_head((keep + CHUNK_HDR_SZ) | PREV_INUSE);
                 old_top.set_foot(keep + CHUNK_HDR_SZ);

@@ -15,17 +15,21 @@ use super::locked::{LINK_OUTSIDE, Locked, MAIN_HI, MAIN_LO, MALLOC_LINK_OUTSIDE}
 use super::state::Arena;
 use crate::chunk::bins::*;
 use crate::chunk::*;
+use crate::config::profile;
 use crate::os::printerr::malloc_printerr;
+use crate::os::sys;
 
 impl Locked {
     // ----------------------------------------------------------------------
     // Bin lists
     // ----------------------------------------------------------------------
 
-    /// Beyond glibc: aborts with `msg` unless `c`, a link about to be
-    /// followed, is a bin header of this arena or lies in memory this arena
-    /// got from the system. A list corrupted with a wild pointer then stops
-    /// here with a message instead of faulting (or writing) through it.
+    /// Aborts with `msg` unless `c`, a link about to be followed, is a bin
+    /// header of this arena or lies in memory this arena got from the system
+    /// (`hardened` profile: beyond glibc), or, in the `glibc` profile, lies
+    /// in readable memory: glibc follows any link, so an attack that works
+    /// there works here, and only where glibc would fault does this stop
+    /// with a message instead.
     #[inline(always)]
     pub(super) fn check_link(&self, c: Chunk, msg: &str) {
         let a = c.addr();
@@ -43,24 +47,29 @@ impl Locked {
     /// now; for a thread arena, any of its heaps.
     #[inline(never)]
     fn check_far_link(&self, a: usize, msg: &str) {
-        if self.is_main() {
+        let ours = if self.is_main() {
             let lo = MAIN_LO.load(Relaxed);
-            if a.wrapping_sub(lo) < MAIN_HI.load(Relaxed).wrapping_sub(lo) {
-                return;
-            }
-            malloc_printerr(msg);
-        }
-        self.check_thread_link(a, msg);
-    }
-
-    /// `check_link` for a thread arena: `a` must lie in one of its heaps.
-    #[inline(never)]
-    fn check_thread_link(&self, a: usize, msg: &str) {
-        // SAFETY: `in_our_heap` found a live heap header below `a`.
-        if heap::in_our_heap(a, MINSIZE) && unsafe { (*heap::heap_for_ptr(a)).ar_ptr } == self.av {
+            a.wrapping_sub(lo) < MAIN_HI.load(Relaxed).wrapping_sub(lo)
+        } else {
+            // SAFETY: `in_our_heap` found a live heap header below `a`.
+            heap::in_our_heap(a, MINSIZE) && unsafe { (*heap::heap_for_ptr(a)).ar_ptr } == self.av
+        };
+        if ours || self.link_allowed_outside(a) {
             return;
         }
         malloc_printerr(msg);
+    }
+
+    /// A link outside the arena's memory: the `glibc` profile follows it as
+    /// glibc does if the memory is there to read (only where glibc would
+    /// fault does it stop, with the message); `hardened` never does.
+    #[cold]
+    fn link_allowed_outside(&self, a: usize) -> bool {
+        if profile::hardened() {
+            return false;
+        }
+        let _errno = sys::KeepErrno::new();
+        sys::read_word_checked(a).is_some()
     }
 
     /// Takes a free chunk off its doubly linked bin (and off the nextsize

@@ -13,6 +13,7 @@ use super::heap::{self, HeapInfo};
 use super::state::{Arena, NONCONTIGUOUS_BIT, main_arena, mutex};
 use crate::chunk::bins::*;
 use crate::chunk::*;
+use crate::config::profile;
 use crate::config::tunables::PERTURB_BYTE;
 use crate::os::lock::Got;
 use crate::os::sys;
@@ -44,14 +45,30 @@ pub(super) fn note_main_memory(start: usize, end: usize) {
 ///
 /// # Safety
 /// `p`'s header must be readable.
+///
+/// In the `glibc` profile (glibc makes no such check) only a thread
+/// arena's chunk is checked, and only for what glibc would fault on: its
+/// heap header (where glibc reads the arena) must be readable.
 #[inline]
 pub unsafe fn owns_chunk(p: Chunk, size: usize) -> bool {
     // SAFETY: forwarded from the caller.
-    if unsafe { p.non_main_arena() } {
+    let non_main = unsafe { p.non_main_arena() };
+    if !profile::hardened() {
+        return !non_main || heap_header_readable(p);
+    }
+    if non_main {
         heap::in_our_heap(p.addr(), size)
     } else {
         owns_main(p)
     }
+}
+
+/// Whether the heap header glibc would read for thread-arena chunk `p` is
+/// readable memory (whatever it holds).
+#[cold]
+fn heap_header_readable(p: Chunk) -> bool {
+    let _errno = sys::KeepErrno::new();
+    sys::read_word_checked(heap::heap_for_ptr(p.addr()) as usize).is_some()
 }
 
 /// Whether `p`'s header lies in the main arena's span.
@@ -66,10 +83,15 @@ fn owns_main(p: Chunk) -> bool {
 ///
 /// # Safety
 /// `p`'s header must be readable.
+/// In the `glibc` profile, as `owns_chunk`.
 #[inline]
 pub unsafe fn owns_chunk_start(p: Chunk) -> bool {
     // SAFETY: forwarded from the caller.
-    if unsafe { p.non_main_arena() } {
+    let non_main = unsafe { p.non_main_arena() };
+    if !profile::hardened() {
+        return !non_main || heap_header_readable(p);
+    }
+    if non_main {
         heap::in_our_heap(p.addr(), CHUNK_HDR_SZ)
     } else {
         owns_main(p)

@@ -14,6 +14,7 @@ use super::tcache::{TcBin, Tcache};
 use crate::chunk::bins::*;
 use crate::chunk::safelink::reveal_fd;
 use crate::chunk::*;
+use crate::config::profile;
 use crate::config::tunables::{self, MP};
 use crate::os::printerr::malloc_printerr;
 use crate::os::sys;
@@ -91,8 +92,10 @@ impl Locked {
                     if fastbin_index(victim.size()) != idx {
                         malloc_printerr("malloc(): memory corruption (fast)");
                     }
-                    // The mark is not the user's to see.
-                    victim.set_bk(Chunk::NULL);
+                    // The fastbin mark (`hardened`) is not the user's to see.
+                    if profile::hardened() {
+                        victim.set_bk(Chunk::NULL);
+                    }
                     // Move the rest of this size into the thread's tcache
                     // while we hold the lock anyway.
                     let stash = stash_target(nb, tc);
@@ -190,7 +193,7 @@ impl Locked {
                 }
                 continue;
             }
-            return self.sysmalloc(nb);
+            return self.sysmalloc(nb, tc);
         }
     }
 

@@ -41,7 +41,7 @@ impl Locked {
                 newp.set_head(new_size | PREV_INUSE | self.arena_bit());
                 newp.set_prev_inuse_at(new_size);
                 p.set_size_keep_flags(lead);
-                self.free_chunk(p);
+                self.free_internal(p, tc);
                 p = newp;
             }
             if !p.is_mmapped() {
@@ -50,7 +50,7 @@ impl Locked {
                     let rem = p.plus(nb);
                     rem.set_head((size - nb) | PREV_INUSE | self.arena_bit());
                     p.set_size_keep_flags(nb);
-                    self.free_chunk(rem);
+                    self.free_internal(rem, tc);
                 }
             }
             p.mem()

@@ -56,7 +56,7 @@ impl Locked {
                     new_size = old_size + q.size();
                 } else {
                     core::ptr::copy_nonoverlapping(oldp.mem(), mem, old_size - SIZE_SZ);
-                    self.free_chunk(oldp);
+                    self.free_internal(oldp, tc);
                     return mem;
                 }
             }
@@ -69,7 +69,7 @@ impl Locked {
                 newp.set_size_keep_flags(nb);
                 rem.set_head((new_size - nb) | PREV_INUSE | self.arena_bit());
                 rem.set_prev_inuse_at(new_size - nb);
-                self.free_chunk(rem);
+                self.free_internal(rem, tc);
             }
             newp.mem()
         }

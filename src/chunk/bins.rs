@@ -95,13 +95,9 @@ pub const fn idx2bit(i: usize) -> u32 {
 // The tcache's bins: one per chunk size from MINSIZE up, 16 bytes apart.
 
 pub const TCACHE_MAX_BINS: usize = 64;
-/// Default entries per bin: 16, where glibc has 7. Measured with callgrind
-/// on bench/workloads/random (2M operations, 5000 live blocks of 8..1024
-/// bytes): 495.2M instructions with 7, 452.6M with 16, 433.3M with 32
-/// (glibc: 536.3M); peak RSS grew by about 4 % with 16 and 14 % with 32 on
-/// the two-thread run, so 16 it is. `tcache_count` still means what it
-/// means in glibc.
-pub const TCACHE_FILL_COUNT: usize = 16;
+/// Default entries per bin: glibc's 7 (more saves time but changes every
+/// layout after the eighth free of a size; `tcache_count` sets it).
+pub const TCACHE_FILL_COUNT: usize = 7;
 /// Largest request the tcache serves by default (chunk 1040).
 pub const TCACHE_MAX_BYTES: usize = tidx2usize(TCACHE_MAX_BINS - 1);
 

@@ -4,4 +4,5 @@
 //!
 //! Uses `os` and `chunk` (the size arithmetic behind the tcache limits).
 
+pub mod profile;
 pub mod tunables;

@@ -18,7 +18,7 @@
 //! | no_dyn_threshold | 0        | 1 once the user fixed a threshold              |
 //! | global_max_fast  | 128      | largest chunk size kept in fastbins           |
 //! | tcache_bins      | 64       | tcache bins in use (chunk sizes 32..=1040)     |
-//! | tcache_count     | 16       | chunks cached per tcache bin (glibc: 7)        |
+//! | tcache_count     | 7        | chunks cached per tcache bin                   |
 
 use core::sync::atomic::{AtomicI32, AtomicU8, AtomicUsize, Ordering::Relaxed};
 
@@ -420,8 +420,12 @@ fn apply(t: &Tunable, value: &[u8]) {
     }
 }
 
-/// Applies `glibc.malloc.NAME=VALUE:...` entries; other names are ignored.
-/// Returns a bit per TUNABLES entry that was named.
+/// The bit of `apply_glibc_tunables`'s result for `ptmalloc_rs.profile`.
+const PROFILE_NAMED: u32 = 1 << 31;
+
+/// Applies `glibc.malloc.NAME=VALUE:...` entries and our
+/// `ptmalloc_rs.profile`; other names are ignored. Returns a bit per
+/// TUNABLES entry that was named (and `PROFILE_NAMED`).
 fn apply_glibc_tunables(list: &[u8]) -> u32 {
     let mut named = 0u32;
     for entry in list.split(|&c| c == b':') {
@@ -429,6 +433,11 @@ fn apply_glibc_tunables(list: &[u8]) -> u32 {
             continue;
         };
         let (name, value) = (&entry[..eq], &entry[eq + 1..]);
+        if name == b"ptmalloc_rs.profile" {
+            super::profile::select(value);
+            named |= PROFILE_NAMED;
+            continue;
+        }
         let Some(short) = name.strip_prefix(b"glibc.malloc.") else {
             continue;
         };
@@ -525,6 +534,10 @@ fn read_environment_now() {
         let (name, value) = (&entry[..eq], &entry[eq + 1..]);
         if name == b"GLIBC_TUNABLES" {
             named |= apply_glibc_tunables(value);
+            continue;
+        }
+        if name == b"PTMALLOC_RS_PROFILE" && named & PROFILE_NAMED == 0 {
+            super::profile::select(value);
             continue;
         }
         for (k, t) in TUNABLES.iter().enumerate() {

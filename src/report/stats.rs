@@ -130,6 +130,11 @@ pub fn malloc_stats() {
         MP.max_n_mmaps.load(Relaxed) as u32,
         MP.max_mmapped_mem.load(Relaxed)
     );
+    // glibc's report, byte for byte, in the default profile; another
+    // profile says so at the end.
+    if crate::config::profile::hardened() {
+        let _ = writeln!(out, "profile: {}", crate::config::profile::name());
+    }
     out.flush();
 }
 

@@ -43,15 +43,7 @@ pub fn malloc(n: usize) -> Result<NonNull<u8>, Errno> {
 /// malloc without the tcache (made on the thread's first call).
 #[inline(never)]
 fn malloc_from_arena(nb: usize) -> Result<NonNull<u8>, Errno> {
-    crate::config::tunables::read_environment();
-    let ts = tls::thread_state();
-    // SAFETY: the thread's own state.
-    let mut tc = unsafe { (*ts).tcache };
-    // SAFETY: as above.
-    if tc.is_null() && unsafe { (*ts).arena != TORN_DOWN } {
-        init_tcache(ts);
-        tc = thread_cache();
-    }
+    let tc = cache_made();
     match in_arena(tc, |av, tc| av.malloc(nb, tc), |p| p.is_null()) {
         Some(p) => non_null(p),
         None => around_fork(nb, 0),
@@ -108,6 +100,26 @@ fn around_fork(nb: usize, align: usize) -> Result<NonNull<u8>, Errno> {
             return non_null(p);
         }
     }
+}
+
+/// glibc's MAYBE_INIT_TCACHE, which its malloc, calloc and free (of a heap
+/// chunk) begin with: reads the environment on the process's first call
+/// and gives the thread its cache on its first; returns the cache (null for
+/// a thread past its exit destructor, or when a fork is in the way). The
+/// cache is the first chunk of the thread's arena, so the order matters to
+/// every address after it.
+#[inline]
+fn cache_made() -> *mut Tcache {
+    crate::config::tunables::read_environment();
+    let ts = tls::thread_state();
+    // SAFETY: the thread's own state.
+    let tc = unsafe { (*ts).tcache };
+    // SAFETY: as above.
+    if tc.is_null() && unsafe { (*ts).arena != TORN_DOWN } {
+        init_tcache(ts);
+        return thread_cache();
+    }
+    tc
 }
 
 /// Gives the thread its tcache: a chunk of its arena, zeroed.
@@ -198,7 +210,10 @@ pub unsafe fn free(mem: *mut u8) {
     // SAFETY: the thread's own state and cache; `mem` is a heap chunk of
     // `size` bytes given up by the caller.
     unsafe {
-        let tc = (*tls::thread_state()).tcache;
+        let mut tc = (*tls::thread_state()).tcache;
+        if tc.is_null() {
+            tc = cache_made();
+        }
         if !tc.is_null()
             && let Some(idx) = TcBin::of_size(size)
         {
@@ -328,7 +343,7 @@ pub fn calloc(n: usize, size: usize) -> Result<NonNull<u8>, Errno> {
     let bytes = n.checked_mul(size).ok_or(libc::ENOMEM)?;
     let nb = checked_request2size(bytes).ok_or(libc::ENOMEM)?;
     let Some((mem, dirty)) = in_arena(
-        thread_cache(),
+        cache_made(),
         |av, tc| av.calloc(nb, tc),
         |(p, _)| p.is_null(),
     ) else {

@@ -1,0 +1,78 @@
+//! The profile: which promise the allocator keeps.
+//!
+//! - `glibc` (the default) is glibc 2.36: the same policies, so the same
+//!   addresses for the same calls, and the same outcome when a program
+//!   corrupts its heap: what glibc catches is caught with glibc's message,
+//!   what glibc lets through goes through. The one difference allowed: where
+//!   glibc would crash inside the allocator (a link into unmapped memory),
+//!   a clean abort with a message instead.
+//! - `hardened`: the same layouts, plus every check beyond glibc's: a
+//!   freed pointer must lie in memory an arena of ours got from the system,
+//!   every bin link must point into the arena's memory before it is
+//!   followed, and a chunk freed twice with another free in between (the
+//!   fastbin a-b-a) is caught.
+//!
+//! Chosen with `PTMALLOC_RS_PROFILE=glibc|hardened` or with the tunable
+//! `GLIBC_TUNABLES=ptmalloc_rs.profile=...` (the tunable wins), read with
+//! the other settings before the first allocation takes its memory. The
+//! individual tunables still apply on top of a profile.
+
+use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Profile {
+    Glibc = 0,
+    Hardened = 1,
+}
+
+static PROFILE: AtomicU8 = AtomicU8::new(Profile::Glibc as u8);
+
+/// Whether the checks beyond glibc's are on.
+#[inline(always)]
+pub fn hardened() -> bool {
+    PROFILE.load(Relaxed) == Profile::Hardened as u8
+}
+
+pub fn current() -> Profile {
+    if hardened() {
+        Profile::Hardened
+    } else {
+        Profile::Glibc
+    }
+}
+
+pub fn name() -> &'static str {
+    match current() {
+        Profile::Glibc => "glibc",
+        Profile::Hardened => "hardened",
+    }
+}
+
+/// Selects the profile called `name`; false (nothing changed) for a name
+/// that is not one.
+pub fn select(name: &[u8]) -> bool {
+    let p = match name {
+        b"glibc" => Profile::Glibc,
+        b"hardened" => Profile::Hardened,
+        _ => return false,
+    };
+    PROFILE.store(p as u8, Relaxed);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_are_selected_by_name_and_glibc_is_the_default() {
+        assert_eq!(current(), Profile::Glibc);
+        assert!(!select(b"fastest"));
+        assert_eq!(current(), Profile::Glibc);
+        assert!(select(b"hardened"));
+        assert!(hardened());
+        assert_eq!(name(), "hardened");
+        assert!(select(b"glibc"));
+        assert!(!hardened());
+    }
+}
