@@ -187,9 +187,7 @@ impl Locked {
                 "thread arena {:p}: top ({old_size} bytes) too small for a {nb}-byte chunk: growing heap {h:p}",
                 self.av
             ));
-            if nb + MINSIZE > old_size
-                && heap::grow_heap(h, nb + MINSIZE - old_size, MP.top_pad.load(Relaxed))
-            {
+            if nb + MINSIZE > old_size && heap::grow_heap(h, nb + MINSIZE - old_size) {
                 (*self.av).system_mem += (*h).size - old_heap_size;
                 old_top.set_head((heap::heap_end(h) - old_top.addr()) | PREV_INUSE);
                 return true;

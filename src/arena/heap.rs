@@ -13,7 +13,9 @@
 //!
 //! A heap is born as a 64 MiB PROT_NONE reservation of which the first part
 //! (132 KiB for a new arena) is made read-write; it grows by mprotect'ing
-//! more of it, and shrinks by MADV_DONTNEED + PROT_NONE on its tail. An arena
+//! more of it, and shrinks by MADV_DONTNEED on its tail, which stays
+//! read-write (glibc 2.36; PROT_NONE again only under strict overcommit:
+//! see `shrink_heap`), so growing back costs no mprotect. An arena
 //! that fills a heap chains a new one (`prev` points back); a heap that
 //! empties completely (and is not its arena's first) is unmapped.
 
@@ -218,14 +220,14 @@ pub fn new_heap(size: usize, top_pad: usize) -> Option<*mut HeapInfo> {
 }
 
 /// Grows heap `h` by `diff` bytes (page-rounded); false when it would pass
-/// HEAP_MAX_SIZE or mprotect fails. When more pages must be made
-/// read-write, up to `ahead` bytes more are made so at once: a heap that
-/// was trimmed and grows back a page at a time then costs one mprotect per
-/// `ahead` bytes instead of one per page.
+/// HEAP_MAX_SIZE or mprotect fails. Pages are made read-write only as far
+/// as the heap now reaches, as glibc's grow_heap does (so `/proc/PID/maps`
+/// shows the same); a trimmed heap keeps its read-write tail (see
+/// `shrink_heap`), so growing back into it needs no mprotect.
 ///
 /// # Safety
 /// `h` must be a live heap whose arena's lock the caller holds.
-pub unsafe fn grow_heap(h: *mut HeapInfo, diff: usize, ahead: usize) -> bool {
+pub unsafe fn grow_heap(h: *mut HeapInfo, diff: usize) -> bool {
     // SAFETY: forwarded from the caller.
     unsafe {
         let page = (*h).pagesize;
@@ -234,7 +236,7 @@ pub unsafe fn grow_heap(h: *mut HeapInfo, diff: usize, ahead: usize) -> bool {
             return false;
         }
         if new_size > (*h).mprotect_size {
-            let rw_end = align_up(new_size.saturating_add(ahead), page).min(HEAP_MAX_SIZE);
+            let rw_end = new_size;
             let from = h.cast::<u8>().add((*h).mprotect_size);
             let len = rw_end - (*h).mprotect_size;
             crate::os::text::trace(format_args!(
@@ -250,9 +252,10 @@ pub unsafe fn grow_heap(h: *mut HeapInfo, diff: usize, ahead: usize) -> bool {
     true
 }
 
-/// Shrinks heap `h` by `diff` bytes (a multiple of the page size): the
-/// pages go back to the kernel (MADV_DONTNEED) and become PROT_NONE again,
-/// so `/proc/PID/maps` shows the heap shrink.
+/// Shrinks heap `h` by `diff` bytes (a multiple of the page size), as
+/// glibc 2.36 does: the pages go back to the kernel (MADV_DONTNEED) and stay
+/// read-write in `/proc/PID/maps`, so growing again costs no mprotect; only
+/// under strict overcommit accounting is the tail mapped afresh PROT_NONE.
 ///
 /// # Safety
 /// `h` must be a live heap whose arena's lock the caller holds, and its last
@@ -267,9 +270,16 @@ pub unsafe fn shrink_heap(h: *mut HeapInfo, diff: usize) -> bool {
             return false;
         }
         let tail = h.cast::<u8>().add(new_size);
-        sys::discard(tail, diff);
-        if sys::protect(tail, (*h).mprotect_size - new_size, libc::PROT_NONE) {
+        // As glibc's shrink_heap: the tail's pages are dropped and it stays
+        // read-write (a later growth needs no mprotect), unless the kernel
+        // counts commit strictly, when it is mapped afresh without access.
+        if sys::overcommit_strict() {
+            if !sys::remap_inaccessible(tail, diff) {
+                return false;
+            }
             (*h).mprotect_size = new_size;
+        } else {
+            sys::discard(tail, diff);
         }
         (*h).size = new_size;
     }

@@ -297,6 +297,65 @@ pub unsafe fn discard(addr: *mut u8, size: usize) {
     unsafe { libc::madvise(addr.cast(), size, libc::MADV_DONTNEED) };
 }
 
+/// Whether the kernel keeps strict overcommit accounting
+/// (`/proc/sys/vm/overcommit_memory` is 2), read once: then memory given
+/// back must also stop counting against the commit limit, so a heap's tail
+/// is mapped afresh without access; otherwise `MADV_DONTNEED` is enough
+/// (glibc's `check_may_shrink_heap`). Read with raw system calls into a
+/// stack buffer: no allocation, no cancellation point.
+pub fn overcommit_strict() -> bool {
+    use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
+    // 0: not read yet; 1: not strict; 2: strict.
+    static STATE: AtomicU8 = AtomicU8::new(0);
+    match STATE.load(Relaxed) {
+        1 => return false,
+        2 => return true,
+        _ => {}
+    }
+    let _errno = KeepErrno::new();
+    let path = b"/proc/sys/vm/overcommit_memory\0";
+    // SAFETY: a NUL-terminated path; the descriptor is closed below.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    let mut strict = false;
+    if fd >= 0 {
+        let mut c = [0u8; 1];
+        // SAFETY: reads at most one byte into `c`.
+        let n = unsafe { libc::syscall(libc::SYS_read, fd, c.as_mut_ptr(), 1) };
+        strict = n == 1 && c[0] == b'2';
+        // SAFETY: our own descriptor.
+        unsafe { libc::syscall(libc::SYS_close, fd) };
+    }
+    STATE.store(if strict { 2 } else { 1 }, Relaxed);
+    strict
+}
+
+/// Maps `[addr, addr + size)` afresh, without access, over what was there
+/// (MAP_FIXED): its pages stop counting against the commit limit.
+///
+/// # Safety
+/// The range must be owned by the allocator and hold nothing live.
+pub unsafe fn remap_inaccessible(addr: *mut u8, size: usize) -> bool {
+    // SAFETY: forwarded from the caller: the range is ours to replace.
+    let p = unsafe {
+        libc::mmap(
+            addr.cast(),
+            size,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    p != libc::MAP_FAILED
+}
+
 /// Number of online CPUs, as glibc counts them for the arena limit
 /// (`get_nprocs` reads sysfs into a stack buffer: no allocation); 2 when
 /// it cannot tell.
