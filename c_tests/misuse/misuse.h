@@ -29,7 +29,7 @@
 #define TESTLIB_CHUNKS
 #include "../testlib.h"
 
-/* More than either allocator's tcache holds per bin (glibc 7, ptmalloc-rs 16):
+/* More than the tcache holds per bin (7, glibc's and the default profile's):
  * freeing this many chunks of one size fills that size's tcache bin. */
 #define TCACHE_FILL 16
 
