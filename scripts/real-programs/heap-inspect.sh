@@ -112,10 +112,10 @@ static void shape(const char *who) {
   unsigned long at_large = CH(large), at_small = CH(s[16]), at_unsorted = CH(d),
                 at_fast = CH(f[19]), at_tc512 = CH(s[0]), at_tc32 = CH(f[0]);
   free(large);                                  /* unsorted */
-  for (int i = 0; i < 17; i++) free(s[i]);      /* 16 to the tcache, 1 unsorted */
-  k(malloc(5000));            /* sorts them: 3008 -> a large bin, 512 -> a small bin */
+  for (int i = 0; i < 17; i++) free(s[i]);      /* 7 to the tcache, 10 unsorted */
+  k(malloc(5000));            /* sorts them: 3008 -> a large bin, the 512s -> a small bin */
   free(d);                                      /* unsorted */
-  for (int i = 0; i < 20; i++) free(f[i]);      /* 16 to the tcache, 4 to fastbin 0 */
+  for (int i = 0; i < 20; i++) free(f[i]);      /* 7 to the tcache, 13 to fastbin 0 */
   say("%s large %#lx\n%s small %#lx\n%s unsorted %#lx\n%s fast %#lx\n%s tcache512 %#lx\n"
       "%s tcache32 %#lx\n%s tid %ld\n", who, at_large, who, at_small, who, at_unsorted, who,
       at_fast, who, at_tc512, who, at_tc32, who, (long)syscall(SYS_gettid));
@@ -309,9 +309,9 @@ for a in 0 1; do
 done
 has arena1.txt "^  heap 0 0x$tbase-0x[0-9a-f]+: size 0x[0-9a-f]+, read-write 0x[0-9a-f]+, reserved 0x4000000" "dump: arena 1's heap"
 has inspect.txt "^tcache of thread $pid at 0x" "dump: the main thread's tcache"
-has inspect.txt "^  bin 0 \(chunk size 32\): 16 chunk\(s\):.* $(v main tcache32)" "dump: main tcache bin 0 holds $(v main tcache32)"
+has inspect.txt "^  bin 0 \(chunk size 32\): 7 chunk\(s\):.* $(v main tcache32)" "dump: main tcache bin 0 holds $(v main tcache32)"
 has inspect.txt "^tcache of thread $(v thread tid) at 0x" "dump: the second thread's tcache"
-has inspect.txt "^  bin 30 \(chunk size 512\): 16 chunk\(s\):.* $(v thread tcache512)" "dump: thread tcache bin 30 holds $(v thread tcache512)"
+has inspect.txt "^  bin 30 \(chunk size 512\): 7 chunk\(s\):.* $(v thread tcache512)" "dump: thread tcache bin 30 holds $(v thread tcache512)"
 has inspect.txt "^mmap'd chunks: 1 \(1052672 bytes\)" "dump: one mmap'd chunk"
 has inspect.txt "^  mmap'd chunk 0x${mm#0x} \(1052672 M\), mapping 0x${mm#0x}-" "dump: the mmap'd chunk listed at $mm"
 has arena0.txt "^  threads with a tcache here: $pid$" "dump: the main thread on arena 0"
