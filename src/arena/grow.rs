@@ -14,7 +14,7 @@ use super::state::NONCONTIGUOUS_BIT;
 use super::tcache::Tcache;
 use crate::chunk::*;
 use crate::config::tunables::{self, MP};
-use crate::os::printerr::malloc_printerr;
+use crate::os::printerr::{assertion_failed, malloc_printerr};
 use crate::os::sys;
 use crate::os::text::trace;
 
@@ -34,6 +34,7 @@ impl Locked {
         if try_mmap && let Some(p) = mmapped::map_chunk(nb) {
             return self.hand_out(p, nb);
         }
+        self.assert_top_sane();
         if self.is_main() {
             self.grow_main(nb, tc);
         } else if !self.grow_thread_heap(nb, tc)
@@ -61,6 +62,26 @@ impl Locked {
             return self.hand_out(top, nb);
         }
         core::ptr::null_mut()
+    }
+
+    /// glibc's assertion at this point of sysmalloc: top is either the
+    /// initial one (the unsorted bin's header, size 0: nothing allocated
+    /// yet) or a real chunk of at least MINSIZE, PREV_INUSE set, ending on
+    /// a page boundary. A program that overwrote top's size (to 0, say)
+    /// stops here, with glibc's message.
+    fn assert_top_sane(&self) {
+        let top = self.top();
+        // SAFETY: the lock is held; top's header is this arena's (or the
+        // unsorted bin's header, whose size word is `last_remainder`).
+        let (size, prev_inuse) = unsafe { (top.size(), top.prev_inuse()) };
+        let initial = top == self.unsorted() && size == 0;
+        let end = top.addr().wrapping_add(size);
+        if !initial && !(size >= MINSIZE && prev_inuse && end % sys::page_size() == 0) {
+            assertion_failed(
+                "sysmalloc",
+                "(old_top == initial_top (av) && old_size == 0) || ((unsigned long) (old_size) >= MINSIZE && prev_inuse (old_top) && ((unsigned long) old_end & (pagesize - 1)) == 0)",
+            );
+        }
     }
 
     /// Grows the main arena by at least `nb` + top_pad bytes: with brk

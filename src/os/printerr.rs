@@ -68,3 +68,19 @@ pub fn misuse(msg: &str) {
         sys::abort();
     }
 }
+
+/// A failed assertion of glibc 2.36's malloc.c (which keeps its asserts on):
+/// `Fatal glibc error: malloc assertion failure in FUNCTION: EXPRESSION`,
+/// then SIGABRT, whatever the check action. The expression is glibc's
+/// text, so that the line is the one glibc prints.
+#[cold]
+#[inline(never)]
+pub fn assertion_failed(function: &str, expression: &str) -> ! {
+    let mut out = crate::os::text::Out::<512>::new(crate::os::text::Sink::Fd(2));
+    let _ = core::fmt::Write::write_fmt(
+        &mut out,
+        format_args!("Fatal glibc error: malloc assertion failure in {function}: {expression}\n"),
+    );
+    out.flush();
+    sys::abort()
+}
