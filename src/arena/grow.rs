@@ -76,7 +76,8 @@ impl Locked {
         let (size, prev_inuse) = unsafe { (top.size(), top.prev_inuse()) };
         let initial = top == self.unsorted() && size == 0;
         let end = top.addr().wrapping_add(size);
-        if !initial && !(size >= MINSIZE && prev_inuse && end % sys::page_size() == 0) {
+        let sane = size >= MINSIZE && prev_inuse && end % sys::page_size() == 0;
+        if !(initial || sane) {
             assertion_failed(
                 "sysmalloc",
                 "(old_top == initial_top (av) && old_size == 0) || ((unsigned long) (old_size) >= MINSIZE && prev_inuse (old_top) && ((unsigned long) old_end & (pagesize - 1)) == 0)",
