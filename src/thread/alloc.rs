@@ -44,24 +44,46 @@ pub fn malloc(n: usize) -> Result<NonNull<u8>, Errno> {
 #[inline(never)]
 fn malloc_from_arena(nb: usize) -> Result<NonNull<u8>, Errno> {
     let tc = cache_made();
-    match in_arena(tc, |av, tc| av.malloc(nb, tc), |p| p.is_null()) {
+    match in_arena(
+        tc,
+        Retry::WithThreads,
+        |av, tc| av.malloc(nb, tc),
+        |p| p.is_null(),
+    ) {
         Some(p) => non_null(p),
         None => around_fork(nb, 0),
     }
 }
 
+/// Which arena a request starts in, and whether, finding no memory there,
+/// it tries another (glibc's `arena_get_retry`). glibc's malloc, memalign
+/// and calloc take the main arena in a process that has only ever had one
+/// thread, the thread's arena otherwise; malloc and memalign retry only in
+/// a process with threads, calloc always. The tcache's creation takes the
+/// thread's arena and retries always.
+#[derive(Clone, Copy)]
+enum Retry {
+    WithThreads,
+    Always,
+    CacheInit,
+}
+
 /// Runs `f` in the thread's arena and, if it found no memory there
-/// (`missed`), once more in another arena; `None` when another thread's
+/// (`missed`), once more in another arena (as `retry` says); `None` when another thread's
 /// fork holds the arena to use (the caller goes around it: see the `lock`
 /// module). `f` gets the thread's cache `tc` to stash chunks into.
 fn in_arena<T>(
     tc: *mut Tcache,
+    retry: Retry,
     f: impl Fn(&Locked, *mut Tcache) -> T,
     missed: impl Fn(&T) -> bool,
 ) -> Option<T> {
-    let av = arenas::arena_get()?;
+    let av = match retry {
+        Retry::CacheInit => arenas::arena_get()?,
+        _ => arenas::arena_for_request()?,
+    };
     let got = f(&av, tc);
-    if !missed(&got) {
+    if !missed(&got) || matches!(retry, Retry::WithThreads) && sys::single_threaded() {
         return Some(got);
     }
     arenas::arena_get_retry(av).map(|av| f(&av, tc))
@@ -96,7 +118,9 @@ fn around_fork(nb: usize, align: usize) -> Result<NonNull<u8>, Errno> {
                 av.malloc(nb, tc)
             }
         };
-        if let Some(p) = in_arena(thread_cache(), from_arena, |p| p.is_null()) {
+        if let Some(p) = in_arena(thread_cache(), Retry::WithThreads, from_arena, |p| {
+            p.is_null()
+        }) {
             return non_null(p);
         }
     }
@@ -128,7 +152,12 @@ fn init_tcache(ts: *mut ThreadState) {
     crate::chunk::safelink::init_key();
     let nb = request2size(size_of::<Tcache>());
     // A fork under way: no cache for now, the next call makes it.
-    let Some(p) = in_arena(null_mut(), |av, tc| av.malloc(nb, tc), |p| p.is_null()) else {
+    let Some(p) = in_arena(
+        null_mut(),
+        Retry::CacheInit,
+        |av, tc| av.malloc(nb, tc),
+        |p| p.is_null(),
+    ) else {
         return;
     };
     if !p.is_null() {
@@ -344,6 +373,7 @@ pub fn calloc(n: usize, size: usize) -> Result<NonNull<u8>, Errno> {
     let nb = checked_request2size(bytes).ok_or(libc::ENOMEM)?;
     let Some((mem, dirty)) = in_arena(
         cache_made(),
+        Retry::Always,
         |av, tc| av.calloc(nb, tc),
         |(p, _)| p.is_null(),
     ) else {
@@ -385,6 +415,7 @@ pub fn memalign(alignment: usize, n: usize) -> Result<NonNull<u8>, Errno> {
     let nb = checked_request2size(n).ok_or(libc::ENOMEM)?;
     match in_arena(
         thread_cache(),
+        Retry::WithThreads,
         |av, tc| av.memalign(alignment, nb, tc),
         |p| p.is_null(),
     ) {

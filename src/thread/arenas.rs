@@ -88,6 +88,19 @@ pub fn arena_get() -> Option<Locked> {
     unsafe { arena::locked::lock_unless_forking(a) }
 }
 
+/// The arena for a malloc, calloc or memalign, locked: in a process that
+/// has only ever had one thread, the main arena, as glibc's single-thread
+/// path takes (once the thread is attached to an arena at all: its cache's
+/// creation may have attached it to another); else the thread's.
+#[inline]
+pub fn arena_for_request() -> Option<Locked> {
+    if sys::single_threaded() && !thread_arena().is_null() {
+        // SAFETY: the main arena is a static.
+        return unsafe { arena::locked::lock_unless_forking(main_arena()) };
+    }
+    arena_get()
+}
+
 /// After a request failed in `failed`: another arena, locked (the main
 /// arena for a thread arena, else any other); `None` as for `arena_get`.
 pub fn arena_get_retry(failed: Locked) -> Option<Locked> {
