@@ -6,7 +6,8 @@
 
 use core::sync::atomic::Ordering::Relaxed;
 
-use super::locked::{Locked, free_perturb};
+use super::locked::{Locked, fastbin_of, free_perturb};
+use super::state::Arena;
 use super::tcache::{TcBin, Tcache};
 use crate::chunk::bins::*;
 use crate::chunk::safelink::{has_fastbin_mark, reveal_fd, set_fastbin_mark, store_fd};
@@ -37,9 +38,8 @@ impl Locked {
                     return misuse("free(): invalid next size (fast)");
                 }
                 let idx = fastbin_index(size);
-                let slot = self.fastbin(idx);
-                let old = *slot;
-                if old == p {
+                let fb = self.fastbin(idx);
+                if fb.load() == p {
                     return misuse("double free or corruption (fasttop)");
                 }
                 // Beyond glibc (`hardened`): a chunk already deeper in the
@@ -48,16 +48,19 @@ impl Locked {
                 if hardened && has_fastbin_mark(p) && self.fastbin_holds(idx, p) {
                     return misuse("free(): double free detected in fastbin");
                 }
-                if !old.is_null() && fastbin_index(old.size()) != idx {
-                    malloc_printerr("invalid fastbin entry (free)");
-                }
                 free_perturb(p.mem(), size - CHUNK_HDR_SZ);
-                (*self.av).have_fastchunks = 1;
-                store_fd(p, old);
+                (*self.av).have_fastchunks.store(1, Relaxed);
                 if hardened {
                     set_fastbin_mark(p);
                 }
-                *slot = p;
+                // Other threads may push at once (see `free_fast_unlocked`).
+                let Some(old) = push_fast(fb, p) else {
+                    return misuse("double free or corruption (fasttop)");
+                };
+                // With the lock held, the chunk below may be looked at.
+                if !old.is_null() && fastbin_index(old.size()) != idx {
+                    malloc_printerr("invalid fastbin entry (free)");
+                }
                 return;
             }
             self.free_merging(p, size);
@@ -93,7 +96,7 @@ impl Locked {
         // SAFETY: forwarded from the caller; links are checked for alignment
         // before they are followed.
         unsafe {
-            let mut c = *self.fastbin(idx);
+            let mut c = self.fastbin(idx).load();
             while !c.is_null() && is_aligned(c.addr()) {
                 if c == p {
                     return true;
@@ -133,7 +136,7 @@ impl Locked {
             );
 
             if size >= FASTBIN_CONSOLIDATION_THRESHOLD {
-                if (*self.av).have_fastchunks != 0 {
+                if (*self.av).have_fastchunks.load(Relaxed) != 0 {
                     self.consolidate();
                 }
                 let _errno = sys::KeepErrno::new();
@@ -191,11 +194,10 @@ impl Locked {
         // SAFETY: the lock is held; fastbin chunks are this arena's and are
         // checked (alignment, size class) before their neighbours are used.
         unsafe {
-            (*self.av).have_fastchunks = 0;
+            (*self.av).have_fastchunks.store(0, Relaxed);
             for idx in 0..NFASTBINS {
-                let slot = &raw mut (*self.av).fastbins[idx];
-                let mut p = *slot;
-                *slot = Chunk::NULL;
+                // Taken whole: pushes made meanwhile start a new list.
+                let mut p = self.fastbin(idx).swap(Chunk::NULL);
                 while !p.is_null() {
                     if !is_aligned(p.addr()) {
                         malloc_printerr("malloc_consolidate(): unaligned fastbin chunk detected");
@@ -215,4 +217,62 @@ impl Locked {
             }
         }
     }
+}
+
+/// Pushes chunk `p` onto fastbin `fb` (safe-linked), by compare-and-swap:
+/// other threads may push at once. Returns the chunk it now sits on, or
+/// `None` (nothing changed) when `p` is already on top: a double free.
+///
+/// # Safety
+/// `p` is a chunk of the fastbin's arena given up by its user.
+#[inline]
+unsafe fn push_fast(fb: &AtomicChunk, p: Chunk) -> Option<Chunk> {
+    let mut old = fb.load();
+    loop {
+        if old == p {
+            return None;
+        }
+        // SAFETY: forwarded from the caller: `p`'s fd word is ours.
+        unsafe { store_fd(p, old) };
+        match fb.compare_exchange(old, p) {
+            Ok(_) => return Some(old),
+            Err(now) => old = now,
+        }
+    }
+}
+
+/// glibc's `_int_free` of a fastbin-sized chunk in a process with threads
+/// (default profile): pushed onto arena `av`'s fastbin without its lock,
+/// with the checks glibc makes there (the next chunk's size against the
+/// arena's memory, read without the lock; the bin's top). False when a
+/// check needs the lock to tell (the caller frees the chunk the locked
+/// way, which checks again). True when the chunk is in the bin or a misuse
+/// was reported.
+///
+/// # Safety
+/// `p` is a heap chunk of arena `av` (found from its header), of `size`
+/// bytes, at most `max_fast()`, given up by its user.
+pub unsafe fn free_fast_unlocked(av: *mut Arena, p: Chunk, size: usize) -> bool {
+    // SAFETY: forwarded from the caller; `system_mem` is read without the
+    // lock as glibc reads it here, only as a bound for a sanity check (a
+    // stale value sends the free to the locked path, which looks again).
+    unsafe {
+        let next_head = p.plus(size).head();
+        let system_mem = (*(&raw const (*av).system_mem).cast::<core::sync::atomic::AtomicUsize>())
+            .load(Relaxed);
+        if next_head <= 2 * SIZE_SZ || next_head & !SIZE_BITS >= system_mem {
+            return false;
+        }
+        let fb = fastbin_of(av, fastbin_index(size));
+        if fb.load() == p {
+            misuse("double free or corruption (fasttop)");
+            return true;
+        }
+        free_perturb(p.mem(), size - CHUNK_HDR_SZ);
+        (*av).have_fastchunks.store(1, Relaxed);
+        if push_fast(fb, p).is_none() {
+            misuse("double free or corruption (fasttop)");
+        }
+    }
+    true
 }

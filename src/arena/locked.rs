@@ -269,10 +269,10 @@ impl Locked {
     /// `set_max_fast` caps that at MAX_FAST_SIZE, whose index is below
     /// NFASTBINS, so the slot is in the array with no bounds check.
     #[inline(always)]
-    pub(super) fn fastbin(&self, idx: usize) -> *mut Chunk {
-        debug_assert!(idx < NFASTBINS);
-        // SAFETY: `idx < NFASTBINS` (above): a slot of this arena's array.
-        unsafe { (&raw mut (*self.av).fastbins).cast::<Chunk>().add(idx) }
+    pub(super) fn fastbin(&self, idx: usize) -> &AtomicChunk {
+        // SAFETY: the arena lives for the process; `idx < NFASTBINS` (above),
+        // a slot of its array, which is atomic: shared by design.
+        unsafe { fastbin_of(self.av, idx) }
     }
 
     /// Bin `i` as a fake chunk whose fd/bk are `bins[2i-2]`, `bins[2i-1]`.
@@ -333,7 +333,7 @@ impl Locked {
             if !self.is_main() {
                 (*self.av).flags |= NONCONTIGUOUS_BIT;
             }
-            (*self.av).have_fastchunks = 0;
+            (*self.av).have_fastchunks.store(0, Relaxed);
         }
         self.set_top(self.unsorted());
     }
@@ -360,4 +360,17 @@ pub(super) fn free_perturb(mem: *mut u8, n: usize) {
         // SAFETY: `mem` is a chunk being freed with at least `n` bytes.
         unsafe { core::ptr::write_bytes(mem, b, n) };
     }
+}
+
+/// Fastbin `idx` (below NFASTBINS: a size at most `max_fast()`, which
+/// `set_max_fast` caps at MAX_FAST_SIZE) of arena `av`.
+///
+/// # Safety
+/// `av` must be a live arena and `idx < NFASTBINS`.
+#[inline(always)]
+pub(super) unsafe fn fastbin_of<'a>(av: *mut Arena, idx: usize) -> &'a AtomicChunk {
+    debug_assert!(idx < NFASTBINS);
+    // SAFETY: forwarded from the caller; only a shared reference to the
+    // atomic slot is made.
+    unsafe { &*(&raw const (*av).fastbins).cast::<AtomicChunk>().add(idx) }
 }

@@ -75,20 +75,9 @@ impl Locked {
             // SAFETY: the lock is held; fastbin chunks are this arena's and
             // the revealed link is checked for alignment before use.
             unsafe {
-                let slot = self.fastbin(idx);
-                let victim = *slot;
+                let fb = self.fastbin(idx);
+                let victim = pop_fast(fb, "malloc(): unaligned fastbin chunk detected 2", true);
                 if !victim.is_null() {
-                    if !is_aligned(victim.addr()) {
-                        malloc_printerr("malloc(): unaligned fastbin chunk detected 2");
-                    }
-                    *slot = reveal_fd(victim);
-                    // glibc checks the next link here when threads share
-                    // the arena (its lock-free pop); with one thread, only
-                    // when that chunk is taken.
-                    if !(*slot).is_null() && !is_aligned((*slot).addr()) && !sys::single_threaded()
-                    {
-                        malloc_printerr("malloc(): unaligned fastbin chunk detected");
-                    }
                     if fastbin_index(victim.size()) != idx {
                         malloc_printerr("malloc(): memory corruption (fast)");
                     }
@@ -99,14 +88,11 @@ impl Locked {
                     // Move the rest of this size into the thread's tcache
                     // while we hold the lock anyway.
                     let stash = stash_target(nb, tc);
-                    while let Some((tc, tidx)) = with_room(stash)
-                        && !(*slot).is_null()
-                    {
-                        let c = *slot;
-                        if !is_aligned(c.addr()) {
-                            malloc_printerr("malloc(): unaligned fastbin chunk detected 3");
+                    while let Some((tc, tidx)) = with_room(stash) {
+                        let c = pop_fast(fb, "malloc(): unaligned fastbin chunk detected 3", false);
+                        if c.is_null() {
+                            break;
                         }
-                        *slot = reveal_fd(c);
                         (*tc).put(c, tidx);
                     }
                     return self.hand_out(victim, nb);
@@ -153,7 +139,7 @@ impl Locked {
         } else {
             idx = largebin_index(nb);
             // SAFETY: the lock is held.
-            if unsafe { (*self.av).have_fastchunks } != 0 {
+            if unsafe { (*self.av).have_fastchunks.load(Relaxed) } != 0 {
                 self.consolidate();
             }
         }
@@ -186,7 +172,7 @@ impl Locked {
                 return self.hand_out(top, nb);
             }
             // SAFETY: the lock is held.
-            if unsafe { (*self.av).have_fastchunks } != 0 {
+            if unsafe { (*self.av).have_fastchunks.load(Relaxed) } != 0 {
                 self.consolidate();
                 if in_smallbin_range(nb) {
                     idx = smallbin_index(nb);
@@ -449,4 +435,35 @@ fn with_room(stash: Option<(*mut Tcache, TcBin)>) -> Option<(*mut Tcache, TcBin)
     // SAFETY: a stash target's cache is the requesting thread's, which is
     // the one running this request.
     stash.filter(|&(tc, b)| unsafe { (*tc).has_room(b) })
+}
+
+/// Takes the top chunk of fastbin `fb` (null when empty), with the arena's
+/// lock held: only lock holders pop, while other threads may push, hence
+/// the compare-and-swap. The chunk must be aligned (`misaligned`: glibc's
+/// message for this place); with `check_next` and threads about (glibc's
+/// lock-free pop), so must the one below it.
+///
+/// # Safety
+/// The caller holds the lock of the fastbin's arena.
+#[inline]
+unsafe fn pop_fast(fb: &AtomicChunk, misaligned: &str, check_next: bool) -> Chunk {
+    let mut victim = fb.load();
+    loop {
+        if victim.is_null() {
+            return victim;
+        }
+        if !is_aligned(victim.addr()) {
+            malloc_printerr(misaligned);
+        }
+        // SAFETY: a chunk on the fastbin (aligned, checked above): its fd
+        // word is the list's, and no other thread pops.
+        let next = unsafe { reveal_fd(victim) };
+        if check_next && !next.is_null() && !is_aligned(next.addr()) && !sys::single_threaded() {
+            malloc_printerr("malloc(): unaligned fastbin chunk detected");
+        }
+        match fb.compare_exchange(victim, next) {
+            Ok(_) => return victim,
+            Err(now) => victim = now,
+        }
+    }
 }

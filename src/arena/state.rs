@@ -8,6 +8,7 @@ use crate::chunk::*;
 use crate::os::lock::Lock;
 use core::cell::UnsafeCell;
 use core::mem::offset_of;
+use core::sync::atomic::AtomicI32;
 
 /// `flags` bit: the arena's memory is not one contiguous brk region.
 pub const NONCONTIGUOUS_BIT: i32 = 2;
@@ -18,8 +19,11 @@ pub struct Arena {
     /// Protects every other field and every chunk of the arena's heaps.
     pub mutex: Lock,
     pub flags: i32,
-    pub have_fastchunks: i32,
-    pub fastbins: [Chunk; NFASTBINS],
+    /// Set (relaxed) by every fastbin push, cleared by `consolidate`.
+    pub have_fastchunks: AtomicI32,
+    /// Pushed onto without the lock by other threads' frees (glibc
+    /// profile); popped and emptied only under it.
+    pub fastbins: [AtomicChunk; NFASTBINS],
     pub top: Chunk,
     pub last_remainder: Chunk,
     /// `bins[2i-2]`, `bins[2i-1]` are the `fd`, `bk` of bin `i`.
@@ -41,8 +45,8 @@ impl Arena {
         Arena {
             mutex: Lock::new(),
             flags: 0,
-            have_fastchunks: 0,
-            fastbins: [Chunk::NULL; NFASTBINS],
+            have_fastchunks: AtomicI32::new(0),
+            fastbins: [const { AtomicChunk::null() }; NFASTBINS],
             top: Chunk::NULL,
             last_remainder: Chunk::NULL,
             bins: [Chunk::NULL; NBINS * 2 - 2],

@@ -77,7 +77,7 @@ impl Locked {
         // chunks (fastbin links are checked for alignment before use).
         unsafe {
             for idx in 0..NFASTBINS {
-                let mut p = (*self.av).fastbins[idx];
+                let mut p = (*self.av).fastbins[idx].load();
                 if p.is_null() {
                     continue;
                 }
@@ -213,7 +213,7 @@ impl Locked {
         // before it is followed.
         unsafe {
             for idx in 0..NFASTBINS {
-                let mut p = (*self.av).fastbins[idx];
+                let mut p = (*self.av).fastbins[idx].load();
                 let mut n = 0;
                 while !p.is_null() && is_aligned(p.addr()) && n < DUMP_LIST_LIMIT {
                     f(Bin::Fast(idx), p, p.head());

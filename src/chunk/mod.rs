@@ -106,6 +106,36 @@ const BK: usize = 3;
 const FD_NEXTSIZE: usize = 4;
 const BK_NEXTSIZE: usize = 5;
 
+/// A chunk pointer that several threads may change at once: a fastbin's
+/// head, onto which a thread freeing another arena's chunk pushes without
+/// that arena's lock (glibc's lock-free fastbin push); the lock holder pops
+/// with compare-and-swap. Same layout as a plain pointer.
+#[repr(transparent)]
+pub struct AtomicChunk(core::sync::atomic::AtomicPtr<u8>);
+
+impl AtomicChunk {
+    pub const fn null() -> AtomicChunk {
+        AtomicChunk(core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()))
+    }
+    #[inline]
+    pub fn load(&self) -> Chunk {
+        Chunk(self.0.load(core::sync::atomic::Ordering::Acquire))
+    }
+    #[inline]
+    pub fn swap(&self, c: Chunk) -> Chunk {
+        Chunk(self.0.swap(c.0, core::sync::atomic::Ordering::AcqRel))
+    }
+    /// Replaces `current` with `new`; `Err` with what is there instead.
+    #[inline]
+    pub fn compare_exchange(&self, current: Chunk, new: Chunk) -> Result<Chunk, Chunk> {
+        use core::sync::atomic::Ordering::{AcqRel, Acquire};
+        self.0
+            .compare_exchange(current.0, new.0, AcqRel, Acquire)
+            .map(Chunk)
+            .map_err(Chunk)
+    }
+}
+
 impl Chunk {
     pub const NULL: Chunk = Chunk(core::ptr::null_mut());
 

@@ -41,8 +41,8 @@ fn binned_chunks(av: *mut Arena) -> BTreeMap<usize, (usize, usize)> {
     // SAFETY: the arena is locked by the caller's `Locked` or idle; bins
     // point into the test buffer or at themselves.
     unsafe {
-        for (idx, &head) in (*av).fastbins.iter().enumerate() {
-            let mut p = head;
+        for (idx, head) in (*av).fastbins.iter().enumerate() {
+            let mut p = head.load();
             while !p.is_null() {
                 assert_eq!(
                     fastbin_index(p.size()),

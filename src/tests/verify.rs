@@ -283,7 +283,11 @@ fn fastbin_corruption_is_found() {
     assert_fault(s.av, "chunk is in the fastbins twice", s.fast);
     let s = scene();
     // SAFETY: the test owns the arena.
-    unsafe { (*s.av).have_fastchunks = 0 };
+    unsafe {
+        (*s.av)
+            .have_fastchunks
+            .store(0, core::sync::atomic::Ordering::Relaxed)
+    };
     assert_fault(
         s.av,
         "fastbins hold chunks but have_fastchunks is clear",

@@ -42,7 +42,7 @@ impl Ctx<'_> {
         // header) before it is read.
         unsafe {
             for idx in 0..NFASTBINS {
-                let mut p = (*av).fastbins[idx];
+                let mut p = (*av).fastbins[idx].load();
                 let mut from = av as usize;
                 let mut n = 0;
                 while !p.is_null() {
@@ -66,7 +66,12 @@ impl Ctx<'_> {
                     p = reveal_fd(p);
                 }
             }
-            if st.fast_chunks != 0 && (*av).have_fastchunks == 0 {
+            if st.fast_chunks != 0
+                && (*av)
+                    .have_fastchunks
+                    .load(core::sync::atomic::Ordering::Relaxed)
+                    == 0
+            {
                 return fault(
                     "fastbins hold chunks but have_fastchunks is clear",
                     av as usize,
