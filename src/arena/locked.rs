@@ -54,7 +54,9 @@ pub unsafe fn owns_chunk(p: Chunk, size: usize) -> bool {
     // SAFETY: forwarded from the caller.
     let non_main = unsafe { p.non_main_arena() };
     if !profile::hardened() {
-        return !non_main || heap_header_readable(p);
+        // A heap of ours (a bitmap lookup) first: the system call of
+        // `heap_header_readable` only for what is not.
+        return !non_main || heap::in_our_heap(p.addr(), CHUNK_HDR_SZ) || heap_header_readable(p);
     }
     if non_main {
         heap::in_our_heap(p.addr(), size)
@@ -89,7 +91,9 @@ pub unsafe fn owns_chunk_start(p: Chunk) -> bool {
     // SAFETY: forwarded from the caller.
     let non_main = unsafe { p.non_main_arena() };
     if !profile::hardened() {
-        return !non_main || heap_header_readable(p);
+        // A heap of ours (a bitmap lookup) first: the system call of
+        // `heap_header_readable` only for what is not.
+        return !non_main || heap::in_our_heap(p.addr(), CHUNK_HDR_SZ) || heap_header_readable(p);
     }
     if non_main {
         heap::in_our_heap(p.addr(), CHUNK_HDR_SZ)
