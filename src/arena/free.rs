@@ -241,6 +241,16 @@ unsafe fn push_fast(fb: &AtomicChunk, p: Chunk) -> Option<Chunk> {
     }
 }
 
+/// Whether frees of fastbin-sized chunks into another thread's arena may
+/// push without the arena's lock (`free_fast_unlocked`): in a process with
+/// threads, in the default profile (the hardened one's a-b-a check walks
+/// the bin), unless the heap checker runs after every call (its counts
+/// must not move under it).
+#[inline]
+pub fn lock_free_pushes() -> bool {
+    !sys::single_threaded() && !profile::hardened() && !tunables::CHECK_HEAP.load(Relaxed)
+}
+
 /// glibc's `_int_free` of a fastbin-sized chunk in a process with threads
 /// (default profile): pushed onto arena `av`'s fastbin without its lock,
 /// with the checks glibc makes there (the next chunk's size against the

@@ -51,28 +51,37 @@ pub fn name() -> &'static str {
 /// Selects the profile called `name`; false (nothing changed) for a name
 /// that is not one.
 pub fn select(name: &[u8]) -> bool {
-    let p = match name {
-        b"glibc" => Profile::Glibc,
-        b"hardened" => Profile::Hardened,
-        _ => return false,
+    let Some(p) = parse(name) else {
+        return false;
     };
     PROFILE.store(p as u8, Relaxed);
     true
+}
+
+/// The profile called `name`, if one is.
+pub fn parse(name: &[u8]) -> Option<Profile> {
+    match name {
+        b"glibc" => Some(Profile::Glibc),
+        b"hardened" => Some(Profile::Hardened),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    // The other unit tests run at the same time in this process: the
+    // profile itself is not switched here.
     #[test]
-    fn profiles_are_selected_by_name_and_glibc_is_the_default() {
+    fn profiles_are_named_and_glibc_is_the_default() {
         assert_eq!(current(), Profile::Glibc);
+        assert_eq!(name(), "glibc");
+        assert_eq!(parse(b"glibc"), Some(Profile::Glibc));
+        assert_eq!(parse(b"hardened"), Some(Profile::Hardened));
+        assert_eq!(parse(b"fastest"), None);
+        assert_eq!(parse(b""), None);
         assert!(!select(b"fastest"));
         assert_eq!(current(), Profile::Glibc);
-        assert!(select(b"hardened"));
-        assert!(hardened());
-        assert_eq!(name(), "hardened");
-        assert!(select(b"glibc"));
-        assert!(!hardened());
     }
 }

@@ -473,16 +473,12 @@ unsafe fn free_unless_forking(p: Chunk) -> bool {
         crate::os::printerr::malloc_printerr("free(): invalid pointer");
     };
     // glibc's fastbin free in a process with threads takes no lock: the
-    // chunk is pushed with compare-and-swap (default profile; the hardened
-    // one's a-b-a check walks the bin, which needs the lock; so does the
-    // heap checker, whose counts a push in the middle would upset).
+    // chunk is pushed with compare-and-swap (see `lock_free_pushes`).
     // SAFETY: as above; the size was checked by the caller.
     unsafe {
         let size = p.size();
         if size <= crate::config::tunables::max_fast()
-            && !sys::single_threaded()
-            && !crate::config::profile::hardened()
-            && !crate::config::tunables::CHECK_HEAP.load(core::sync::atomic::Ordering::Relaxed)
+            && crate::arena::free::lock_free_pushes()
             && crate::arena::free::free_fast_unlocked(owner, p, size)
         {
             return true;
