@@ -18,7 +18,7 @@ import signal
 from .heap import HEAP_MAX, chunk_lines, format_dump, read_descriptor, read_heap
 from .layout import L, layout_hash
 from .proc import (LIB_PREFIX, PAGE, Failure, Mapping, Mem, Stopped, comm_of, find_mapping,
-                   library_info, read_maps, stack_pointers, thread_ids)
+                   glibc_info, library_info, read_maps, stack_pointers, thread_ids)
 
 __all__ = ["HEAP_MAX", "L", "LIB_PREFIX", "PAGE", "Failure", "Mapping", "Snapshot", "chunk_lines",
            "comm_of", "find_mapping", "format_dump", "layout_hash", "read_maps", "snapshot"]
@@ -66,7 +66,7 @@ class _Deadline:
         return False
 
 
-def snapshot(pid, stop=True, chunks=False, timeout=60.0):
+def snapshot(pid, stop=True, chunks=False, timeout=60.0, glibc=False):
     """Reads process `pid`: with `stop`, every thread is stopped while the
     maps and the whole heap (and with `chunks`, every chunk) are read, so
     they are one consistent picture; without, only what the maps
@@ -74,7 +74,10 @@ def snapshot(pid, stop=True, chunks=False, timeout=60.0):
     an exit status) when the process does not exist, cannot be read, does
     not run under ptmalloc-rs, or carries no descriptor this heaplib reads."""
     maps = read_maps(pid)
-    lib = library_info(pid, maps)
+    # glibc's own malloc keeps the same structures (malloc_state,
+    # malloc_par) at the addresses libc's debug symbols give; its caches
+    # and mappings are not listed anywhere this can read.
+    lib = glibc_info(pid, maps) if glibc else library_info(pid, maps)
     if lib is None:
         raise Failure("process %d does not run under ptmalloc-rs: %s.so is not in /proc/%d/maps "
                       "(start it with LD_PRELOAD=.../libptmalloc_rs.so)" % (pid, LIB_PREFIX, pid), 1)
@@ -89,7 +92,11 @@ def snapshot(pid, stop=True, chunks=False, timeout=60.0):
         snap.sps = stack_pointers(pid, snap.tids)
         return snap
     try:
-        desc = read_descriptor(mem, pid, lib)
+        if glibc:
+            desc = {"main_arena": lib["symbols"]["main_arena"], "mp": lib["symbols"]["mp_"],
+                    "thread_list_head": 0, "thread_list_lock": 0, "mmapped_registry": 0}
+        else:
+            desc = read_descriptor(mem, pid, lib)
         if not stop:
             snap.state = read_heap(mem, desc, light=True)
             snap.tids = thread_ids(pid)
@@ -100,7 +107,7 @@ def snapshot(pid, stop=True, chunks=False, timeout=60.0):
             with stopped:
                 mem.forget()
                 snap.maps = read_maps(pid)
-                snap.lib = library_info(pid, snap.maps) or lib
+                snap.lib = lib if glibc else library_info(pid, snap.maps) or lib
                 snap.state = read_heap(mem, desc, chunks=chunks)
                 snap.tids = list(stopped.tids)
                 snap.sps = stack_pointers(pid, snap.tids)

@@ -215,6 +215,8 @@ def lock_holder(word):
 
 def read_threads(r, desc, st):
     mem = r.mem
+    if not desc["thread_list_head"]:
+        return  # glibc's malloc: its caches are in its own TLS, not listed
     lock = mem.u32(desc["thread_list_lock"])
     st.threads_busy = lock is None or lock != 0
     t = mem.word(desc["thread_list_head"]) or 0
@@ -409,6 +411,8 @@ def read_mmapped(mem, desc, st):
     """The record of mmap'd chunks: each mapping and the chunk at its start
     (after any gap that memalign left, held in its prev_size)."""
     reg = desc["mmapped_registry"]
+    if not reg:
+        return  # glibc's malloc records no mapping
     lock = mem.u32(reg + L.off["Shared.lock"])
     st.mmapped_busy = lock is None or lock != 0
     table = reg + L.off["Shared.table"]

@@ -105,9 +105,10 @@ def comm_of(pid):
 
 # ------------------------------------------------------------ ELF, symbols
 
-def elf_info(path, wanted):
+def elf_info(path, wanted, symtab=False):
     """(symbols, first PT_LOAD (vaddr, offset)) of a 64-bit ELF file: the
-    values of the wanted dynamic symbols that it defines."""
+    values of the wanted dynamic symbols that it defines (with `symtab`,
+    of its full symbol table too: a debug file's local symbols)."""
     with open(path, "rb") as f:
         data = f.read()
     if data[:4] != b"\x7fELF" or data[4] != 2:
@@ -124,7 +125,7 @@ def elf_info(path, wanted):
     sections = [struct.unpack_from(e + "IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
     symbols = {}
     for sec in sections:
-        if sec[1] != 11:  # SHT_DYNSYM
+        if sec[1] != 11 and not (symtab and sec[1] == 2):  # SHT_DYNSYM, SHT_SYMTAB
             continue
         str_off = sections[sec[6]][4]
         for off in range(sec[4], sec[4] + sec[5], 24):
@@ -156,6 +157,60 @@ def library_info(pid, maps):
         info["symbols"] = {k: bias + v for k, v in symbols.items()}
         break
     return info
+
+
+def build_id(path):
+    """The GNU build id of an ELF file, as hex, or None."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != b"\x7fELF" or data[4] != 2:
+        return None
+    e = "<" if data[5] == 1 else ">"
+    phoff = struct.unpack_from(e + "Q", data, 0x20)[0]
+    phentsize, phnum = struct.unpack_from(e + "HH", data, 0x36)
+    for i in range(phnum):
+        p_type, _, p_offset, _, _, p_filesz = struct.unpack_from(e + "IIQQQQ", data, phoff + i * phentsize)
+        if p_type != 4:  # PT_NOTE
+            continue
+        off, end = p_offset, p_offset + p_filesz
+        while off + 12 <= end:
+            namesz, descsz, ntype = struct.unpack_from(e + "III", data, off)
+            name_end = off + 12 + ((namesz + 3) & ~3)
+            if ntype == 3 and data[off + 12:off + 12 + namesz] == b"GNU\0":  # NT_GNU_BUILD_ID
+                return data[name_end:name_end + descsz].hex()
+            off = name_end + ((descsz + 3) & ~3)
+    return None
+
+
+def glibc_info(pid, maps):
+    """Where glibc's own malloc keeps its state in process `pid`: {path,
+    base, symbols: main_arena, mp_} from libc.so.6's detached debug symbols
+    (Debian's libc6-dbg, found by build id). Failure when libc is not mapped
+    or its debug file is missing."""
+    lib = [m for m in maps if os.path.basename(m.path).startswith("libc.so.6")]
+    if not lib:
+        raise Failure("process %d has no libc.so.6 mapped" % pid, 1)
+    first = min(lib, key=lambda m: (m.offset, m.start))
+    path = first.path.replace(" (deleted)", "")
+    for candidate in ("/proc/%d/map_files/%x-%x" % (pid, first.start, first.end), path):
+        try:
+            bid = build_id(candidate)
+            _, (vaddr, offset) = elf_info(candidate, set())
+            break
+        except (OSError, struct.error, ValueError):
+            bid = None
+    if not bid:
+        raise Failure("cannot read the build id of process %d's %s" % (pid, path), 3)
+    debug = "/usr/lib/debug/.build-id/%s/%s.debug" % (bid[:2], bid[2:])
+    try:
+        symbols, _ = elf_info(debug, {"main_arena", "mp_"}, symtab=True)
+    except OSError:
+        raise Failure("glibc's malloc state is found through libc's debug symbols, and %s is "
+                      "missing: install libc6-dbg (apt-get install libc6-dbg)" % debug, 1)
+    if "main_arena" not in symbols or "mp_" not in symbols:
+        raise Failure("%s has no main_arena or mp_ symbol" % debug, 1)
+    bias = first.start - (vaddr - (offset - first.offset))
+    return {"path": path, "base": first.start, "symbols": dict((k, bias + v) for k, v in symbols.items())}
 
 
 # ------------------------------------------------------------------ memory
