@@ -73,6 +73,7 @@ int main(int argc, char **argv) {
 
   const char *d = dump_text(dump);
   char want[128];
+  expect(d, "\nprofile: glibc\n"); /* the default profile, named */
   expect(d, "arena 0 (main arena)");
   expect(d, "arena 1 at");
   expect(d, "heap 0 0x");

@@ -123,7 +123,7 @@ def read_descriptor(mem, pid, lib):
     data = mem.read(where, L.sizeof["DebugInfo"])
     if data is None or L.get(data, "DebugInfo.size") != L.sizeof["DebugInfo"]:
         raise Failure("cannot read process %d's malloc_rs_debug descriptor at %#x" % (pid, where), 3)
-    names = ("main_arena", "mp", "thread_list_head", "thread_list_lock", "mmapped_registry")
+    names = ("main_arena", "mp", "thread_list_head", "thread_list_lock", "mmapped_registry", "profile")
     return dict((n, L.get(data, "DebugInfo." + n)) for n in names)
 
 
@@ -150,10 +150,15 @@ class Arena:
         self.chunks = None          # [("heap", start, end) | ("chunk", heap, addr, size word, state)]
 
 
+# The profile byte (src/config/profile.rs).
+PROFILES = {0: "glibc", 1: "hardened"}
+
+
 class HeapState:
     """Everything the dumps print, read at one moment."""
 
     def __init__(self):
+        self.profile = None         # ptmalloc-rs's profile; None for glibc's own malloc
         self.arenas = []
         self.threads = []           # the list of threads with a tcache, newest first
         self.threads_busy = False   # its lock was held
@@ -174,6 +179,9 @@ def read_heap(mem, desc, chunks=False, light=False):
         st.mp[name] = mem.i32(mp + L.off["Params." + name]) or 0
     for name in ("mmapped_mem", "max_mmapped_mem", "sbrk_base"):
         st.mp[name] = mem.word(mp + L.off["Params." + name]) or 0
+    if desc.get("profile"):
+        byte = mem.read(desc["profile"], 1)
+        st.profile = PROFILES.get(byte[0], "unknown") if byte else "unknown"
 
     read_threads(r, desc, st)
     main = desc["main_arena"]
@@ -457,6 +465,8 @@ def format_dump(st, header, only_thread=None):
     """malloc_rs_dump's text (header: its first line)."""
     M = (1 << 64) - 1
     out = [header]
+    if st.profile is not None:
+        out.append("profile: %s" % st.profile)
     tot_arena = tot_used = tot_free = tot_fast = 0
     for ar in st.arenas:
         if ar.error:

@@ -25,7 +25,9 @@ pub enum Profile {
     Hardened = 1,
 }
 
-static PROFILE: AtomicU8 = AtomicU8::new(Profile::Glibc as u8);
+/// The profile in force (`Profile` as a byte; `report::debuginfo` gives its
+/// address to outside tools).
+pub(crate) static PROFILE: AtomicU8 = AtomicU8::new(Profile::Glibc as u8);
 
 /// Whether the checks beyond glibc's are on.
 #[inline(always)]

@@ -91,6 +91,8 @@ pub struct DebugInfo {
     pub thread_list_lock: *const c_void,
     /// The record of mmap'd chunks (`mmapped::registry::Shared`).
     pub mmapped_registry: *const c_void,
+    /// The profile in force: one byte, 0 glibc, 1 hardened.
+    pub profile: *const c_void,
 }
 
 // SAFETY: the descriptor holds only addresses, is never written, and the
@@ -109,4 +111,5 @@ pub static DEBUG_INFO: DebugInfo = DebugInfo {
     thread_list_head: (&raw const crate::thread::tls::registry::HEAD).cast(),
     thread_list_lock: (&raw const crate::thread::tls::registry::REGISTRY_LOCK).cast(),
     mmapped_registry: (&raw const crate::arena::mmapped::registry::SHARED).cast(),
+    profile: (&raw const crate::config::profile::PROFILE).cast(),
 };

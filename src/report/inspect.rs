@@ -52,6 +52,7 @@ fn bin_name(out: &mut impl Write, bin: Bin, size: usize) {
 pub fn dump(fd: i32) {
     let mut out = Out::<2048>::new(Sink::Fd(fd));
     let _ = writeln!(out, "ptmalloc-rs heap dump, pid {}", sys::getpid());
+    let _ = writeln!(out, "profile: {}", crate::config::profile::name());
     let mut n = 0;
     let mut totals = crate::report::stats::Mallinfo2::default();
     arenas::for_each_arena(|a| {

@@ -119,7 +119,7 @@ fn expected() -> BTreeMap<String, Vec<u64>> {
     want.insert("version".to_string(), std::vec![debuginfo::VERSION as u64]);
     fields!(want, "DebugInfo": DebugInfo {
         magic, version, size, layout_hash, main_arena, mp,
-        thread_list_head, thread_list_lock, mmapped_registry,
+        thread_list_head, thread_list_lock, mmapped_registry, profile,
     });
     fields!(want, "Arena": Arena {
         mutex, flags, fastbins, top, last_remainder, bins, next,
@@ -264,6 +264,10 @@ fn the_descriptor_points_at_the_statics_and_hashes_the_layout() {
         (&raw const crate::thread::tls::registry::REGISTRY_LOCK).cast()
     );
     assert_eq!(d.mmapped_registry, (&raw const registry::SHARED).cast());
+    assert_eq!(
+        d.profile,
+        (&raw const crate::config::profile::PROFILE).cast()
+    );
 }
 
 #[test]
