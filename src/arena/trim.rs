@@ -10,7 +10,7 @@ use super::locked::Locked;
 use crate::chunk::bins::*;
 use crate::chunk::*;
 use crate::config::tunables::MP;
-use crate::os::printerr::malloc_printerr;
+use crate::os::printerr::assertion_failed;
 use crate::os::sys;
 use crate::os::text::trace;
 
@@ -39,7 +39,8 @@ impl Locked {
                 let prev_end = heap::heap_end(prev_heap);
                 let fence = Chunk::fencepost_before(prev_end);
                 if fence.head() != PREV_INUSE {
-                    malloc_printerr("heap_trim(): corrupted fencepost");
+                    // glibc's assertion here, with its text.
+                    assertion_failed("heap_trim", "chunksize_nomask (p) == (0 | PREV_INUSE)");
                 }
                 let mut p = fence.minus(fence.prev_size());
                 // The chunk before the fencepost, to the heap's end.
