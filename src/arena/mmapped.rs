@@ -8,6 +8,7 @@
 //! of unmapping someone else's memory, and the heap dump lists them all.
 
 use crate::chunk::{Chunk, IS_MMAPPED, MALLOC_ALIGNMENT, SIZE_SZ, align_up};
+use crate::config::profile;
 use crate::config::tunables::{self, DEFAULT_MMAP_THRESHOLD_MAX, MP};
 use crate::os::printerr::misuse;
 use crate::os::sys;
@@ -136,7 +137,14 @@ pub unsafe fn unmap_chunk(p: Chunk) -> Result<bool, Busy> {
         misuse("munmap_chunk(): invalid pointer");
         return Ok(false);
     };
-    if !registry::take(start, len)? {
+    // glibc also wants the user pointer's offset in its page to be a power
+    // of two (or 0); ours always are.
+    let in_page = p.mem() as usize & (sys::page_size() - 1);
+    if in_page & in_page.wrapping_sub(1) != 0 {
+        misuse("munmap_chunk(): invalid pointer");
+        return Ok(false);
+    }
+    if !registry::take(start, len)? && !unmap_unrecorded_as_glibc(start, len) {
         misuse("munmap_chunk(): invalid pointer");
         return Ok(false);
     }
@@ -147,6 +155,21 @@ pub unsafe fn unmap_chunk(p: Chunk) -> Result<bool, Busy> {
     // SAFETY: the whole mapping belonged to this one chunk, now given up.
     unsafe { sys::unmap(start as *mut u8, len) };
     Ok(true)
+}
+
+/// A mapping that the header of a chunk being freed describes but that we
+/// never made (a faked mmap'd chunk): glibc records no mappings and unmaps
+/// whatever a well-shaped header describes, so the default profile does
+/// too (true); the hardened one refuses (false).
+#[cold]
+fn unmap_unrecorded_as_glibc(start: usize, len: usize) -> bool {
+    if profile::hardened() {
+        return false;
+    }
+    trace(format_args!(
+        "munmap {start:#x} {len:#x}  free of an mmap'd chunk not made here (glibc unmaps it too)"
+    ));
+    true
 }
 
 /// Resizes an mmap'd chunk to serve `nb` bytes with `mremap`, or `None`.
