@@ -15,7 +15,8 @@
 //! |            | TLS block, output from stack buffers, glibc's abort message   |
 //! | `chunk`    | chunk headers and every raw address computation; bin and      |
 //! |            | tcache size classes, the binmap; safe-linking and its keys    |
-//! | `config`   | glibc's `mp_`, mallopt, `MALLOC_*` and `GLIBC_TUNABLES`       |
+//! | `config`   | glibc's `mp_`, mallopt, `MALLOC_*` and `GLIBC_TUNABLES`;      |
+//! |            | the profile (`glibc`, the default, or `hardened`)             |
 //! | `arena`    | one arena (`malloc_state`) and the logic run under its lock,  |
 //! |            | a file per part (malloc, free, grow, trim, ...); thread       |
 //! |            | heaps, mmap'd chunks, the tcache's structure                  |
