@@ -98,6 +98,7 @@ static void *worker(void *arg) {
 
 int main(void) {
   /* Big blocks from the heap, not mappings of their own. */
+  test_watchdog(60, "the worker thread");
   if (mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1) FAIL("mallopt(M_MMAP_THRESHOLD) failed");
   pthread_t t;
   if (pthread_create(&t, NULL, worker, NULL) != 0) {

@@ -230,41 +230,19 @@ static int child(char **argv) {
 
 /* ---------- the parent: run both, compare ---------- */
 
-/* Runs this program's child part; its stdout into buf (NUL-terminated).
- * `preload` NULL runs on glibc's malloc. */
+/* Runs this program's child part (testlib's run_self_capture); its stdout
+ * into buf.  `preload` NULL runs on glibc's malloc. */
 static size_t run(char *buf, size_t cap, const char *preload, const char *tunables, char **args) {
-  int fd[2];
-  if (pipe(fd) != 0) return 0;
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fd[1], 1);
-    close(fd[0]);
-    close(fd[1]);
-    if (preload)
-      setenv("LD_PRELOAD", preload, 1);
-    else
-      unsetenv("LD_PRELOAD");
-    if (tunables)
-      setenv("GLIBC_TUNABLES", tunables, 1);
-    else
-      unsetenv("GLIBC_TUNABLES");
-    execv("/proc/self/exe", args);
-    _exit(127);
-  }
-  close(fd[1]);
-  size_t n = 0;
-  ssize_t k;
-  while (n + 1 < cap && (k = read(fd[0], buf + n, cap - 1 - n)) > 0) n += (size_t)k;
-  buf[n] = 0;
-  close(fd[0]);
-  int st;
-  st = 0;
-  if (test_waitpid_bounded(pid, &st, 120000) != pid) st = -1;
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+  char lp[4096], tun[256];
+  snprintf(lp, sizeof lp, "LD_PRELOAD=%s", preload ? preload : "");
+  snprintf(tun, sizeof tun, "GLIBC_TUNABLES=%s", tunables ? tunables : "");
+  const char *env[] = {preload ? lp : "LD_PRELOAD", tunables ? tun : "GLIBC_TUNABLES", NULL};
+  int st = run_self_capture(1, args, env, buf, cap, 120000);
+  if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
     FAIL("%s run (seed %s) ended with status %#x", preload ? "preload" : "glibc", args[2], st);
     return 0;
   }
-  return n;
+  return strlen(buf);
 }
 
 /* The first line where the two listings differ, with its number. */

@@ -74,32 +74,16 @@ static int run_case(const char *name) {
   return 0;
 }
 
-/* Runs one case in a fresh process, its stdout into buf; `preload` NULL
- * runs on glibc's malloc.  `env` is one NAME=VALUE (or NULL). */
+/* Runs one case in a fresh process (testlib's run_self_capture), its stdout
+ * into buf; `preload` NULL runs on glibc's malloc.  `env` is one
+ * NAME=VALUE (or NULL). */
 static int run(char *buf, size_t cap, const char *preload, const char *env, const char *name) {
-  int fd[2];
-  if (pipe(fd) != 0) return 0;
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fd[1], 1);
-    close(fd[0]);
-    close(fd[1]);
-    if (preload)
-      setenv("LD_PRELOAD", preload, 1);
-    else
-      unsetenv("LD_PRELOAD");
-    if (env) putenv((char *)env);
-    execl("/proc/self/exe", "outcome_equivalence", "case", name, (char *)NULL);
-    _exit(127);
-  }
-  close(fd[1]);
-  size_t n = 0;
-  ssize_t k;
-  while (n + 1 < cap && (k = read(fd[0], buf + n, cap - 1 - n)) > 0) n += (size_t)k;
-  buf[n] = 0;
-  close(fd[0]);
-  int st = 0;
-  if (test_waitpid_bounded(pid, &st, 60000) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+  char lp[4096];
+  snprintf(lp, sizeof lp, "LD_PRELOAD=%s", preload ? preload : "");
+  const char *envs[] = {preload ? lp : "LD_PRELOAD", env, NULL};
+  char *const args[] = {"outcome_equivalence", "case", (char *)name, NULL};
+  int st = run_self_capture(1, args, envs, buf, cap, 60000);
+  if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
     FAIL("%s: the %s run ended with status %#x", name, preload ? "preload" : "glibc", st);
     return 0;
   }

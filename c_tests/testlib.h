@@ -73,6 +73,7 @@
 #endif
 
 #include <malloc.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -866,20 +867,23 @@ static inline const char *fd_output(void (*fn)(int), char *buf, size_t n) {
   return buf;
 }
 
-/* Runs this program again (/proc/self/exe ARGV0 ARG) with the environment
- * changed by `env` ("NAME=VALUE" sets, "NAME" unsets; NULL-terminated), and
- * returns what the child wrote on stderr (NUL-terminated in buf) and its
- * wait status in *status. */
-static inline const char *run_self_stderr(const char *argv0, const char *arg, const char *const *env,
-                                          char *buf, size_t cap, int *status) {
+/* Runs this program again (/proc/self/exe with argv, NULL-terminated) with
+ * the environment changed by `env` ("NAME=VALUE" sets, "NAME" unsets;
+ * NULL-terminated, or NULL), and captures what the child writes on file
+ * descriptor `fd` (1 or 2) in buf (NUL-terminated).  Waits at most
+ * `timeout_ms` for it to end, then SIGKILLs it.  Returns its wait status,
+ * or -1 when it did not start or was killed for the time limit. */
+static inline TESTLIB_UNUSED int run_self_capture(int fd, char *const *argv, const char *const *env, char *buf,
+                                                  size_t cap, long timeout_ms) {
   int fds[2];
   buf[0] = 0;
-  *status = -1;
-  if (pipe(fds)) return buf;
+  if (pipe(fds)) return -1;
   pid_t pid = fork();
+  if (pid < 0) return -1;
   if (pid == 0) {
-    dup2(fds[1], 2);
+    dup2(fds[1], fd);
     close(fds[0]);
+    close(fds[1]);
     for (; env && *env; env++) {
       const char *eq = strchr(*env, '=');
       if (eq) {
@@ -892,16 +896,36 @@ static inline const char *run_self_stderr(const char *argv0, const char *arg, co
         unsetenv(*env);
       }
     }
-    execl("/proc/self/exe", argv0, arg, (char *)NULL);
+    execv("/proc/self/exe", argv);
     _exit(127);
   }
   close(fds[1]);
+  double end = test_now() + timeout_ms / 1000.0;
   size_t n = 0;
-  ssize_t r;
-  while (n < cap - 1 && (r = read(fds[0], buf + n, cap - 1 - n)) > 0) n += (size_t)r;
+  for (;;) {
+    long left = (long)((end - test_now()) * 1000);
+    struct pollfd p = {fds[0], POLLIN, 0};
+    if (left <= 0 || poll(&p, 1, (int)left) <= 0) break;
+    ssize_t r = read(fds[0], buf + n, cap - 1 - n);
+    if (r <= 0) break;
+    n += (size_t)r;
+    if (n >= cap - 1) break;
+  }
   buf[n] = 0;
   close(fds[0]);
-  waitpid(pid, status, 0);
+  long left = (long)((end - test_now()) * 1000);
+  int status = -1;
+  if (test_waitpid_bounded(pid, &status, left > 0 ? left : 1) != pid) return -1;
+  return status;
+}
+
+/* Runs this program again as "ARGV0 ARG" (see run_self_capture, with a
+ * limit of 120 s) and returns what it wrote on stderr, its wait status in
+ * *status. */
+static inline const char *run_self_stderr(const char *argv0, const char *arg, const char *const *env,
+                                          char *buf, size_t cap, int *status) {
+  char *const argv[] = {(char *)argv0, (char *)arg, NULL};
+  *status = run_self_capture(2, argv, env, buf, cap, 120000);
   return buf;
 }
 

@@ -51,10 +51,14 @@ inspect() { # out env... -- heap-inspect args...
   while [ "$1" != "--" ]; do envs+=("$1"); shift; done
   shift
   mkfifo in.fifo
-  (setarch -R env "${envs[@]}" ./prog <in.fifo >ready.txt) &
+  (timeout 60 setarch -R env "${envs[@]}" ./prog <in.fifo >ready.txt) &
   local runner=$!
   exec 7>in.fifo
   for _ in $(seq 100); do grep -q ready ready.txt 2>/dev/null && break; sleep 0.1; done
+  grep -q ready ready.txt 2>/dev/null || {
+    echo "FAIL the program did not get ready in 10 s"
+    real_failures=$((real_failures + 1))
+  }
   local pid
   pid=$(pgrep -n -x prog)
   timeout 60 "$scripts/heap-inspect" "$@" "$pid" >"$out" 2>"$out.err"
