@@ -11,7 +11,7 @@ build: ## build the library (cargo build --release)
 setup: ## install what make test needs and this machine lacks (apt-get as root; else prints the line)
 	scripts/setup test
 
-test: setup build ## unit tests, layer and no-panic checks, every c_tests/ program under the preload, real programs; ends "N passed, M failed, K skipped"
+test: setup build ## unit tests, layer and no-panic checks, every c_tests/ program under the preload in both profiles, real programs; ends "N passed, M failed, K skipped"
 	scripts/run-tests
 
 demo: ## the per-thread arena walkthrough: /proc/PID/maps and strace at each stage

@@ -73,7 +73,11 @@ int main(int argc, char **argv) {
 
   const char *d = dump_text(dump);
   char want[128];
-  expect(d, "\nprofile: glibc\n"); /* the default profile, named */
+  /* the profile in force, named */
+  const char *profile = getenv("PTMALLOC_RS_PROFILE");
+  char named[64];
+  snprintf(named, sizeof named, "\nprofile: %s\n", profile && *profile ? profile : "glibc");
+  expect(d, named);
   expect(d, "arena 0 (main arena)");
   expect(d, "arena 1 at");
   expect(d, "heap 0 0x");
