@@ -228,70 +228,45 @@ pub fn check_all() -> Result<Totals, Fault> {
     // Another thread's fork holds the arenas (see the `lock` module): this
     // thread must not wait for them, and checks nothing this time.
     let mut forking = false;
-    let mut result = Ok(());
     let mut regions = Regions {
         r: [(0, 0); 128],
         n: 0,
         complete: true,
     };
-    arenas::for_each_arena(|a| {
-        if result.is_err() {
-            return;
+    each_locked(&mut forking, |g| {
+        let ctx = Ctx::new(g, false)?;
+        if matches!(ctx.extent, Extent::Unknown) {
+            regions.complete = false;
         }
-        // SAFETY: arenas live for the whole process.
-        let Some(g) = (unsafe { arena::locked::lock_unless_forking(a) }) else {
-            forking = true;
-            return;
-        };
-        match Ctx::new(&g, false) {
-            Ok(ctx) => {
-                if matches!(ctx.extent, Extent::Unknown) {
-                    regions.complete = false;
-                }
-                let _ = ctx.for_each_region(&mut |first, end, _| {
-                    if let Some(slot) = regions.r.get_mut(regions.n) {
-                        *slot = (first, end);
-                        regions.n += 1;
-                    } else {
-                        regions.complete = false;
-                    }
-                    Ok(true)
-                });
+        let _ = ctx.for_each_region(&mut |first, end, _| {
+            if let Some(slot) = regions.r.get_mut(regions.n) {
+                *slot = (first, end);
+                regions.n += 1;
+            } else {
+                regions.complete = false;
             }
-            Err(f) => result = Err(f),
-        }
-    });
-    result?;
+            Ok(true)
+        });
+        Ok(())
+    })?;
     if forking {
         return Ok(Totals::default());
     }
     let cached = check_own_tcache(&regions)?;
 
     let mut t = Totals::default();
-    arenas::for_each_arena(|a| {
-        if result.is_err() {
-            return;
-        }
-        // SAFETY: arenas live for the whole process.
-        let Some(g) = (unsafe { arena::locked::lock_unless_forking(a) }) else {
-            forking = true;
-            return;
-        };
-        match check_locked(&g, true) {
-            Ok(s) => {
-                t.arenas += 1;
-                t.heaps += s.heaps;
-                t.in_use_bytes += s.in_use_bytes;
-                t.free_bytes += s.free_bytes;
-                t.fast_bytes += s.fast_bytes;
-                t.tcache_chunks += s.tcache_chunks;
-                t.top_bytes += s.top_size;
-                t.system_mem += s.system_mem;
-            }
-            Err(f) => result = Err(f),
-        }
-    });
-    result?;
+    each_locked(&mut forking, |g| {
+        let s = check_locked(g, true)?;
+        t.arenas += 1;
+        t.heaps += s.heaps;
+        t.in_use_bytes += s.in_use_bytes;
+        t.free_bytes += s.free_bytes;
+        t.fast_bytes += s.fast_bytes;
+        t.tcache_chunks += s.tcache_chunks;
+        t.top_bytes += s.top_size;
+        t.system_mem += s.system_mem;
+        Ok(())
+    })?;
     if forking {
         return Ok(Totals::default());
     }
@@ -313,6 +288,24 @@ pub fn check_all() -> Result<Totals, Fault> {
         }
     }
     Ok(t)
+}
+
+/// Calls `f` with every arena, locked, up to the first fault, which it
+/// returns; an arena that another thread's fork holds is skipped and sets
+/// `forking` (this thread must not wait for it).
+fn each_locked(forking: &mut bool, mut f: impl FnMut(&Locked) -> Check) -> Check {
+    let mut result = Ok(());
+    arenas::for_each_arena(|a| {
+        if result.is_err() {
+            return;
+        }
+        // SAFETY: arenas live for the whole process.
+        match unsafe { arena::locked::lock_unless_forking(a) } {
+            Some(g) => result = f(&g),
+            None => *forking = true,
+        }
+    });
+    result
 }
 
 /// After an exported call: check every arena if PTMALLOC_RS_CHECK_HEAP is
