@@ -222,63 +222,85 @@ impl Ctx<'_> {
         // are read directly only when `check_all` has checked that they lie
         // in some arena, else through the kernel.
         unsafe {
-            let tc = (*tls::thread_state()).tcache;
-            if tc.is_null() {
-                return Ok(());
-            }
-            for idx in 0..TCACHE_MAX_BINS {
-                let count = usize::from((*tc).counts[idx]);
-                let mut e = (*tc).entries[idx] as usize;
-                for _ in 0..count {
-                    if e == 0 {
-                        return fault("tcache list is shorter than its count", tc as usize);
+            walk_own_tcache(|idx, e| {
+                let c = Chunk::from_mem(e as *mut u8);
+                let mine = match self.extent {
+                    Extent::Fresh => false,
+                    // Only the main arena's chunks lack NON_MAIN_ARENA.
+                    Extent::Unknown => {
+                        let head = if self.tcache_trusted {
+                            Some(c.head())
+                        } else {
+                            sys::read_word_checked(c.addr() + SIZE_SZ)
+                        };
+                        head.is_some_and(|h| h & NON_MAIN_ARENA == 0)
                     }
-                    if !is_aligned(e) {
-                        return fault("misaligned tcache entry", e);
+                    _ => self.contains(c.addr(), 4 * SIZE_SZ),
+                };
+                let next = if mine || self.tcache_trusted {
+                    c.fd().addr()
+                } else {
+                    match sys::read_word_checked(e) {
+                        Some(w) => w,
+                        None => return fault("tcache entry is not readable", e),
                     }
-                    let c = Chunk::from_mem(e as *mut u8);
-                    let mine = match self.extent {
-                        Extent::Fresh => false,
-                        // Only the main arena's chunks lack NON_MAIN_ARENA.
-                        Extent::Unknown => {
-                            let head = if self.tcache_trusted {
-                                Some(c.head())
-                            } else {
-                                sys::read_word_checked(c.addr() + SIZE_SZ)
-                            };
-                            head.is_some_and(|h| h & NON_MAIN_ARENA == 0)
-                        }
-                        _ => self.contains(c.addr(), 4 * SIZE_SZ),
-                    };
-                    let next = if mine || self.tcache_trusted {
-                        c.fd().addr()
-                    } else {
-                        match sys::read_word_checked(e) {
-                            Some(w) => w,
-                            None => return fault("tcache entry is not readable", e),
-                        }
-                    };
-                    if mine {
-                        let head = c.head();
-                        let size = head & !SIZE_BITS;
-                        if size < MINSIZE || !is_aligned(size) || csize2tidx(size) != idx {
-                            return fault("tcache entry of the wrong size", c.addr());
-                        }
-                        self.check_looks_in_use(c, head, &TCACHE_FAULTS)?;
-                        if c.bk().addr() != crate::chunk::safelink::key() {
-                            return fault("tcache entry lost the cache key", c.addr());
-                        }
-                        f(c.addr(), CACHED)?;
-                        st.tcache_chunks += 1;
-                        st.tcache_bytes += size;
+                };
+                if mine {
+                    let head = c.head();
+                    let size = head & !SIZE_BITS;
+                    if size < MINSIZE || !is_aligned(size) || csize2tidx(size) != idx {
+                        return fault("tcache entry of the wrong size", c.addr());
                     }
-                    e = protect(e, next);
+                    self.check_looks_in_use(c, head, &TCACHE_FAULTS)?;
+                    if c.bk().addr() != crate::chunk::safelink::key() {
+                        return fault("tcache entry lost the cache key", c.addr());
+                    }
+                    f(c.addr(), CACHED)?;
+                    st.tcache_chunks += 1;
+                    st.tcache_bytes += size;
                 }
-                if e != 0 {
-                    return fault("tcache list is longer than its count", tc as usize);
-                }
-            }
+                Ok(next)
+            })?;
         }
         Ok(())
+    }
+}
+
+/// Walks the calling thread's tcache: every list as long as its count, its
+/// entries aligned, none left after the count. `f(bin, entry)` checks an
+/// entry and returns its stored (safe-linked) next word, read as it sees
+/// fit. Returns how many entries there are.
+///
+/// # Safety
+/// `f` must read an entry only where it is sure the memory is there.
+pub(super) unsafe fn walk_own_tcache(
+    mut f: impl FnMut(usize, usize) -> Check<usize>,
+) -> Check<usize> {
+    // SAFETY: the calling thread's own state and cache (its arrays are
+    // read, the entries only by `f`).
+    unsafe {
+        let tc = (*tls::thread_state()).tcache;
+        if tc.is_null() {
+            return Ok(0);
+        }
+        let mut total = 0;
+        for idx in 0..TCACHE_MAX_BINS {
+            let count = usize::from((*tc).counts[idx]);
+            let mut e = (*tc).entries[idx] as usize;
+            for _ in 0..count {
+                if e == 0 {
+                    return fault("tcache list is shorter than its count", tc as usize);
+                }
+                if !is_aligned(e) {
+                    return fault("misaligned tcache entry", e);
+                }
+                e = protect(e, f(idx, e)?);
+                total += 1;
+            }
+            if e != 0 {
+                return fault("tcache list is longer than its count", tc as usize);
+            }
+        }
+        Ok(total)
     }
 }

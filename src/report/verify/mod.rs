@@ -66,8 +66,6 @@ use core::fmt::Write;
 use core::sync::atomic::Ordering::Relaxed;
 
 use crate::arena::{self, locked::Locked};
-use crate::chunk::bins::TCACHE_MAX_BINS;
-use crate::chunk::safelink::protect;
 use crate::chunk::*;
 use crate::config::tunables::{CHECK_HEAP, MP};
 use crate::os::sys;
@@ -178,44 +176,21 @@ impl Regions {
 /// arena (reading what lies elsewhere through the kernel); returns how many
 /// entries it holds.
 fn check_own_tcache(regions: &Regions) -> Check<usize> {
-    let mut total = 0;
-    // SAFETY: the calling thread's own state and cache; an entry is read
-    // directly only inside a region of an arena (where this thread's cached
-    // chunk keeps its heap mapped), else through the kernel.
+    // SAFETY: an entry is read directly only inside a region of an arena
+    // (where this thread's cached chunk keeps its heap mapped), else through
+    // the kernel.
     unsafe {
-        let tc = (*tls::thread_state()).tcache;
-        if tc.is_null() {
-            return Ok(0);
-        }
-        for idx in 0..TCACHE_MAX_BINS {
-            let count = usize::from((*tc).counts[idx]);
-            let mut e = (*tc).entries[idx] as usize;
-            for _ in 0..count {
-                if e == 0 {
-                    return fault("tcache list is shorter than its count", tc as usize);
-                }
-                if !is_aligned(e) {
-                    return fault("misaligned tcache entry", e);
-                }
-                let next = if regions.contains(Chunk::from_mem(e as *mut u8).addr(), 4 * SIZE_SZ) {
-                    Chunk::from_mem(e as *mut u8).fd().addr()
-                } else if regions.complete {
-                    return fault("tcache entry lies outside every arena's heaps", e);
-                } else {
-                    match sys::read_word_checked(e) {
-                        Some(w) => w,
-                        None => return fault("tcache entry is not readable", e),
-                    }
-                };
-                e = protect(e, next);
-                total += 1;
+        lists::walk_own_tcache(|_, e| {
+            if regions.contains(Chunk::from_mem(e as *mut u8).addr(), 4 * SIZE_SZ) {
+                Ok(Chunk::from_mem(e as *mut u8).fd().addr())
+            } else if regions.complete {
+                fault("tcache entry lies outside every arena's heaps", e)
+            } else {
+                sys::read_word_checked(e)
+                    .map_or_else(|| fault("tcache entry is not readable", e), Ok)
             }
-            if e != 0 {
-                return fault("tcache list is longer than its count", tc as usize);
-            }
-        }
+        })
     }
-    Ok(total)
 }
 
 /// Checks every arena (locking each in turn; the caller must hold none),
