@@ -1,7 +1,7 @@
 /* glibc_layouts: the exported `main_arena` and `mp_`, and a thread arena's
- * heap_info and malloc_state, read through glibc 2.36's own struct layouts
- * (declared here as glibc declares them), hold the values the allocator's
- * behaviour implies. This is what gdb heap tools (pwndbg, GEF) rely on; it
+ * heap_info and malloc_state, read through glibc 2.36's struct layouts
+ * (src/report/glibc_types.h, the types the library's DWARF gives gdb), hold
+ * the values the allocator's behaviour implies. This is what gdb heap tools (pwndbg, GEF) rely on; it
  * guards against a field moved, resized or left out.
  * Under plain glibc (no preload) main_arena is not exported: the test then
  * only says so (make test always runs it under the preload). */
@@ -16,47 +16,8 @@
 #define TEST_NAME "glibc_layouts"
 #include "testlib.h"
 
-#define NFASTBINS 10
-#define NBINS 128
-#define BINMAPSIZE 4
+#include "../src/report/glibc_types.h"
 #define HEAP_MAX_SIZE (64UL << 20)
-
-struct malloc_chunk {
-  size_t prev_size, size;
-  struct malloc_chunk *fd, *bk, *fd_nextsize, *bk_nextsize;
-};
-typedef struct malloc_chunk *mchunkptr;
-struct malloc_state {
-  int mutex;
-  int flags;
-  int have_fastchunks;
-  mchunkptr fastbinsY[NFASTBINS];
-  mchunkptr top;
-  mchunkptr last_remainder;
-  mchunkptr bins[NBINS * 2 - 2];
-  unsigned int binmap[BINMAPSIZE];
-  struct malloc_state *next;
-  struct malloc_state *next_free;
-  size_t attached_threads;
-  size_t system_mem;
-  size_t max_system_mem;
-};
-struct malloc_par {
-  unsigned long trim_threshold;
-  size_t top_pad, mmap_threshold, arena_test, arena_max;
-  size_t thp_pagesize, hp_pagesize;
-  int hp_flags;
-  int n_mmaps, n_mmaps_max, max_n_mmaps, no_dyn_threshold;
-  size_t mmapped_mem, max_mmapped_mem;
-  char *sbrk_base;
-  size_t tcache_bins, tcache_max_bytes, tcache_count, tcache_unsorted_limit;
-};
-typedef struct _heap_info {
-  struct malloc_state *ar_ptr;
-  struct _heap_info *prev;
-  size_t size, mprotect_size, pagesize;
-  char pad[8];
-} heap_info;
 
 static struct malloc_state *thread_arena_seen;
 static heap_info *thread_heap_seen;
@@ -75,8 +36,8 @@ static void *thread_main(void *arg) {
   if (a->system_mem != thread_heap_seen->size)
     FAIL("thread arena system_mem %zu, heap size %zu", a->system_mem, thread_heap_seen->size);
   uintptr_t top = (uintptr_t)a->top;
-  if (top <= (uintptr_t)p || top + (a->top->size & ~7UL) != (uintptr_t)thread_heap_seen + thread_heap_seen->size)
-    FAIL("thread arena top %#lx (size %#zx) does not end the heap", (unsigned long)top, a->top->size);
+  if (top <= (uintptr_t)p || top + (a->top->mchunk_size & ~7UL) != (uintptr_t)thread_heap_seen + thread_heap_seen->size)
+    FAIL("thread arena top %#lx (size %#zx) does not end the heap", (unsigned long)top, a->top->mchunk_size);
   free_v(p);
   return NULL;
 }
@@ -111,7 +72,7 @@ int main(void) {
   if (ma->system_mem == 0 || ma->system_mem > mi.arena || ma->max_system_mem < ma->system_mem)
     FAIL("main_arena system_mem %zu max %zu, mallinfo2 arena %zu", ma->system_mem, ma->max_system_mem, mi.arena);
   uintptr_t top = (uintptr_t)ma->top;
-  if (top <= (uintptr_t)c || (ma->top->size & 1) == 0)
+  if (top <= (uintptr_t)c || (ma->top->mchunk_size & 1) == 0)
     FAIL("main_arena.top %#lx is not above the last block %p with PREV_INUSE", (unsigned long)top, (void *)c);
   free_v(a);
   free_v(b); /* merges with a: one 6016-byte chunk (2 x 3008, beyond the tcache) */
@@ -119,8 +80,8 @@ int main(void) {
   mchunkptr first = ma->bins[0];
   if (first == unsorted || (uintptr_t)first != (uintptr_t)a - 16 || first->bk != unsorted)
     FAIL("unsorted bin fd %p, expected the merged chunk at %p", (void *)first, (void *)(a - 16));
-  else if ((first->size & ~7UL) != 6016)
-    FAIL("merged free chunk size %#zx, expected 6016", first->size);
+  else if ((first->mchunk_size & ~7UL) != 6016)
+    FAIL("merged free chunk size %#zx, expected 6016", first->mchunk_size);
 
   pthread_t t;
   pthread_create(&t, NULL, thread_main, NULL);

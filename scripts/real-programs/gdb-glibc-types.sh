@@ -7,8 +7,8 @@
 # exported `main_arena` and `mp_` to glibc's types, must find the same main
 # arena top and size, system_mem, thread arena (via `next`), its heap_info,
 # its top, its unsorted bin's chunk and the mmap'd chunk count as the dump.
-# (gdb's plain `main_arena` is glibc's own, unused, static: the addresses of
-# ours come from the library's dynamic symbols.)
+# (The addresses come from the library's dynamic symbols, as a tool without
+# DWARF would find them; gdb-names.sh reads the same objects by name.)
 set -u
 lib=${LIB:?LIB must name the library}
 command -v gdb >/dev/null || { echo "gdb is not installed"; exit 1; }

@@ -336,6 +336,8 @@ impl Locked {
         unsafe {
             if !self.is_main() {
                 (*self.av).flags |= NONCONTIGUOUS_BIT;
+            } else {
+                super::state::MALLOC_INITIALIZED.store(true, Relaxed);
             }
             (*self.av).have_fastchunks.store(0, Relaxed);
         }

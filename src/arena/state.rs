@@ -8,7 +8,7 @@ use crate::chunk::*;
 use crate::os::lock::Lock;
 use core::cell::UnsafeCell;
 use core::mem::offset_of;
-use core::sync::atomic::AtomicI32;
+use core::sync::atomic::{AtomicBool, AtomicI32};
 
 /// `flags` bit: the arena's memory is not one contiguous brk region.
 pub const NONCONTIGUOUS_BIT: i32 = 2;
@@ -83,6 +83,11 @@ impl ArenaCell {
 /// find it.
 #[cfg_attr(not(test), unsafe(export_name = "main_arena"))]
 pub static MAIN_ARENA: ArenaCell = ArenaCell::new();
+
+/// Whether the main arena's bins are set up (its first request came): what
+/// glibc calls `__malloc_initialized`, which debuggers' heap tools read
+/// (under that name: `report::debuginfo`) before trusting the arena.
+pub static MALLOC_INITIALIZED: AtomicBool = AtomicBool::new(false);
 
 pub fn main_arena() -> *mut Arena {
     MAIN_ARENA.get()

@@ -113,3 +113,38 @@ pub static DEBUG_INFO: DebugInfo = DebugInfo {
     mmapped_registry: (&raw const crate::arena::mmapped::registry::SHARED).cast(),
     profile: (&raw const crate::config::profile::PROFILE).cast(),
 };
+
+// glibc's names for the objects debuggers read, as hidden (not exported)
+// symbols at ours. The DWARF that `src/report/glibc_types.c` contributes
+// declares each name with glibc 2.36's type and no address; gdb takes the
+// address from these symbols, so `p main_arena`, `p mp_`,
+// `p global_max_fast`, `p __malloc_initialized` and, in any thread,
+// `p tcache` and `p thread_arena` show this allocator's state typed as
+// glibc's. Hidden, they stay out of the dynamic symbol table: no program's
+// symbol of the same name can take their place, nor they a program's.
+// (`main_arena` and `mp_` are also exported, for tools without DWARF.)
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(test)))]
+core::arch::global_asm!(
+    ".globl global_max_fast",
+    ".hidden global_max_fast",
+    ".set global_max_fast, {max_fast}",
+    ".globl __malloc_initialized",
+    ".hidden __malloc_initialized",
+    ".set __malloc_initialized, {initialized}",
+    // The thread's state is the front of its initial-exec TLS block
+    // (`os::thread`): the cache and the arena are two of its words.
+    ".globl tcache",
+    ".hidden tcache",
+    ".type tcache, @tls_object",
+    ".size tcache, 8",
+    ".set tcache, ptmalloc_rs_thread_state + {tcache}",
+    ".globl thread_arena",
+    ".hidden thread_arena",
+    ".type thread_arena, @tls_object",
+    ".size thread_arena, 8",
+    ".set thread_arena, ptmalloc_rs_thread_state + {arena}",
+    max_fast = sym crate::config::tunables::GLOBAL_MAX_FAST,
+    initialized = sym crate::arena::state::MALLOC_INITIALIZED,
+    tcache = const core::mem::offset_of!(crate::thread::tls::ThreadState, tcache),
+    arena = const core::mem::offset_of!(crate::thread::tls::ThreadState, arena),
+);
