@@ -1,47 +1,122 @@
 //! Cargo's build script (`build = "scripts/build.rs"` in Cargo.toml).
 //!
-//! Compiles `src/report/glibc_types.c` with `-g` and links the object into
-//! the cdylib: it carries only debugging information (glibc 2.36's malloc
-//! types and the names debuggers look for; see that file), no code and no
-//! data. The C compiler is the one that links Rust's output (`$CC`, else
-//! `cc`).
+//! Gives the library the DWARF debuggers read glibc's heap through: glibc
+//! 2.36's malloc types and its objects' names (`src/report/glibc_types.c`
+//! says why and how). The C file is compiled with `-g` to assembly; the
+//! storage the compiler emits for each named object is deleted, so that the
+//! DWARF's location of the name becomes a reference to the symbol of that
+//! name defined elsewhere in the library; the result is assembled and linked
+//! into the cdylib. It adds no code and no data, only debugging sections.
+//! The C compiler is the one that links Rust's output (`$CC`, else `cc`).
 
 use std::env;
-use std::path::PathBuf;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::{Command, exit};
 
+const SOURCE: &str = "src/report/glibc_types.c";
+
+/// The objects the C file declares: each must lose its storage.
+const NAMES: [&str; 6] = [
+    "main_arena",
+    "mp_",
+    "global_max_fast",
+    "__malloc_initialized",
+    "tcache",
+    "thread_arena",
+];
+
+fn fail(what: &str) -> ! {
+    eprintln!("scripts/build.rs: {what}");
+    exit(1);
+}
+
+fn run(cc: &str, args: &[&str], input: &str, output: &Path) {
+    match Command::new(cc)
+        .args(args)
+        .arg(input)
+        .arg("-o")
+        .arg(output)
+        .status()
+    {
+        Ok(s) if s.success() => {}
+        Ok(s) => fail(&format!("{cc} failed on {input} ({s})")),
+        Err(e) => fail(&format!("cannot run the C compiler {cc}: {e}")),
+    }
+}
+
+/// Drops the storage of every name in NAMES from GNU assembly: `.local` and
+/// `.comm` (a zeroed static), or `.type`, `.size`, its label and the
+/// `.zero` after it (a thread-local). Fails unless each name lost one.
+fn without_storage(asm: &str) -> String {
+    let mut out = String::with_capacity(asm.len());
+    let mut removed = [false; NAMES.len()];
+    let mut after_label = false;
+    for line in asm.lines() {
+        let t = line.trim();
+        if after_label && t.starts_with(".zero") {
+            after_label = false;
+            continue;
+        }
+        after_label = false;
+        let mut drop = false;
+        for (i, name) in NAMES.iter().enumerate() {
+            let defines = t == format!(".local\t{name}")
+                || t.starts_with(&format!(".comm\t{name},"))
+                || t == format!(".type\t{name}, @object")
+                || t.starts_with(&format!(".size\t{name},"));
+            if t == format!("{name}:") {
+                after_label = true;
+                removed[i] = true;
+                drop = true;
+            } else if defines {
+                if t.starts_with(".comm") {
+                    removed[i] = true;
+                }
+                drop = true;
+            }
+        }
+        if !drop {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    for (i, name) in NAMES.iter().enumerate() {
+        if !removed[i] {
+            fail(&format!(
+                "no storage for `{name}` found in the compiler's assembly"
+            ));
+        }
+    }
+    out
+}
+
 fn main() {
-    let source = "src/report/glibc_types.c";
-    println!("cargo:rerun-if-changed={source}");
+    println!("cargo:rerun-if-changed={SOURCE}");
     println!("cargo:rerun-if-changed=src/report/glibc_types.h");
     println!("cargo:rerun-if-changed=scripts/build.rs");
     println!("cargo:rerun-if-env-changed=CC");
-    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let object = out.join("glibc_types.o");
+    let out = PathBuf::from(env::var_os("OUT_DIR").unwrap_or_else(|| fail("OUT_DIR is not set")));
     let cc = env::var("CC").unwrap_or_else(|_| "cc".into());
-    let status = Command::new(&cc)
-        .args([
-            "-g",
-            "-O0",
-            // Keep the extern declarations and types nothing uses.
-            "-fno-eliminate-unused-debug-symbols",
-            "-fno-eliminate-unused-debug-types",
-            "-c",
-            source,
-            "-o",
-        ])
-        .arg(&object)
-        .status();
-    match status {
-        Ok(s) if s.success() => {}
-        Ok(s) => {
-            eprintln!("{cc} failed on {source} ({s})");
-            exit(1);
-        }
-        Err(e) => {
-            eprintln!("cannot run the C compiler {cc}: {e}");
-            exit(1);
-        }
-    }
+    let compiled = out.join("glibc_types.s");
+    // Keep the types nothing uses, and the statics (marked `used`).
+    run(
+        &cc,
+        &["-g", "-O0", "-fno-eliminate-unused-debug-types", "-S"],
+        SOURCE,
+        &compiled,
+    );
+    let asm = fs::read_to_string(&compiled).unwrap_or_else(|e| fail(&format!("{e}")));
+    let edited = out.join("glibc_types_refs.s");
+    fs::write(&edited, without_storage(&asm)).unwrap_or_else(|e| fail(&format!("{e}")));
+    let object = out.join("glibc_types.o");
+    run(
+        &cc,
+        &["-c"],
+        edited
+            .to_str()
+            .unwrap_or_else(|| fail("OUT_DIR is not UTF-8")),
+        &object,
+    );
     println!("cargo:rustc-link-arg-cdylib={}", object.display());
 }

@@ -12,7 +12,8 @@
 # revealed); the two lists must be identical. The
 # preloaded run is repeated with glibc's debugging information kept out
 # (the library's own DWARF must suffice) and must print the same list again.
-# Its absolute addresses must be the ones malloc_rs_dump reports.
+# Its absolute addresses must be the ones malloc_rs_dump reports, and
+# Python's gdb.lookup_static_symbol (how pwndbg looks) must find the same.
 set -u
 lib=${LIB:?LIB must name the library}
 command -v gdb >/dev/null || { echo "gdb is not installed"; exit 1; }
@@ -91,6 +92,8 @@ reads=(
   -ex 'printf "abs main_arena %#lx\n", &main_arena'
   -ex 'printf "abs top %#lx\n", main_arena.top'
   -ex 'printf "abs tcache %#lx\n", tcache'
+  -ex 'python print("abs static_main_arena %#x" % int(gdb.lookup_static_symbol("main_arena").value().address))'
+  -ex 'python print("abs static_tcache %#x" % int(gdb.lookup_static_symbol("tcache").value()))'
   -ex 'thread 2'
   -ex 'set $heap = (unsigned long) thread_arena & ~0x3ffffffUL'
   -ex 'printf "t2 arena %#lx is_next %d\n", (unsigned long) thread_arena - $heap, thread_arena == main_arena.next'
@@ -100,6 +103,7 @@ reads=(
   -ex 'printf "t2 tcache %#lx\n", (unsigned long) tcache - $heap'
   -ex 'printf "t2 tcache_bin5 %u %#lx\n", tcache->counts[5], (unsigned long) tcache->entries[5] - $heap'
   -ex 'printf "abs t2 arena %#lx\n", thread_arena'
+  -ex 'python print("abs static_t2_arena %#x" % int(gdb.lookup_static_symbol("thread_arena").value()))'
 )
 rungdb() { # out-file, extra gdb options...
   local out=$1; shift
@@ -154,6 +158,18 @@ else
   check "main_arena.top" "$(awk '/^arena 0 /{a=1} a && /^  top /{print $2; exit}' "$d" | tr -d ,)" "$(abs top)"
   check "tcache (main thread)" "$(awk '/^tcache of thread .*this thread/{print $NF}' "$d" | tr -d :)" "$(abs tcache)"
   check "thread_arena (second thread)" "$(awk '/^arena 1 at/{print $4}' "$d" | tr -d :)" "$(abs2)"
+fi
+# pwndbg asks for glibc's statics by gdb.lookup_static_symbol before all
+# else: that must find ours too, not libc6-dbg's unused copies.
+for k in main_arena tcache; do
+  if [ "$(abs "static_$k")" != "$(abs "$k")" ] || [ -z "$(abs "$k")" ]; then
+    echo "FAIL gdb.lookup_static_symbol(\"$k\") gives '$(abs "static_$k")', not '$(abs "$k")'"; fail=1
+  fi
+done
+if [ "$(abs static_t2_arena)" != "$(abs2)" ]; then
+  echo "FAIL gdb.lookup_static_symbol(\"thread_arena\") in thread 2 gives '$(abs static_t2_arena)', not '$(abs2)'"; fail=1
+else
+  echo "ok   gdb.lookup_static_symbol finds ours: main_arena, tcache, thread_arena"
 fi
 [ "$fail" = 0 ] && echo "gdb-names: gdb reads the heap by glibc's names as under glibc"
 exit "$fail"

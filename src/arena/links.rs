@@ -16,7 +16,7 @@ use super::state::Arena;
 use crate::chunk::bins::*;
 use crate::chunk::*;
 use crate::config::profile;
-use crate::os::printerr::malloc_printerr;
+use crate::os::printerr::{assertion_failed, malloc_printerr};
 use crate::os::sys;
 
 impl Locked {
@@ -151,12 +151,18 @@ impl Locked {
                 index = largebin_index(size);
                 bck = self.bin_at(index);
                 fwd = bck.fd();
+                // Sizes are compared as whole size words, flags included, as
+                // glibc does (`raw` has PREV_INUSE, as every free chunk has);
+                // a chunk in a bin never has NON_MAIN_ARENA (a free clears
+                // it), and glibc asserts as much of each one it compares.
+                let raw = size | PREV_INUSE;
                 if fwd == bck {
                     victim.set_fd_nextsize(victim);
                     victim.set_bk_nextsize(victim);
-                } else if size < {
+                } else if raw < {
                     self.check_link(bck.bk(), MALLOC_LINK_OUTSIDE);
-                    bck.bk().size()
+                    main_arena_chunk(bck.bk(), "chunk_main_arena (bck->bk)");
+                    bck.bk().head()
                 } {
                     // Smaller than everything: goes last.
                     fwd = bck;
@@ -169,11 +175,13 @@ impl Locked {
                     largest.bk_nextsize().set_fd_nextsize(victim);
                     largest.set_bk_nextsize(victim);
                 } else {
-                    while size < fwd.size() {
+                    main_arena_chunk(fwd, "chunk_main_arena (fwd)");
+                    while raw < fwd.head() {
                         fwd = fwd.fd_nextsize();
                         self.check_link(fwd, MALLOC_LINK_OUTSIDE);
+                        main_arena_chunk(fwd, "chunk_main_arena (fwd)");
                     }
-                    if size == fwd.size() {
+                    if raw == fwd.head() {
                         // Not the first of its size: stays off the nextsize list.
                         fwd = fwd.fd();
                     } else {
@@ -201,5 +209,17 @@ impl Locked {
             fwd.set_bk(victim);
             bck.set_fd(victim);
         }
+    }
+}
+
+/// glibc's assertion on a large-bin chunk that sorting compares against:
+/// its size word has no NON_MAIN_ARENA bit (only a corrupted one has).
+///
+/// # Safety
+/// `c`'s header must be readable (its link was checked).
+unsafe fn main_arena_chunk(c: Chunk, expression: &str) {
+    // SAFETY: forwarded from the caller.
+    if unsafe { c.non_main_arena() } {
+        assertion_failed("_int_malloc", expression);
     }
 }

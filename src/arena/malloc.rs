@@ -16,7 +16,7 @@ use crate::chunk::safelink::reveal_fd;
 use crate::chunk::*;
 use crate::config::profile;
 use crate::config::tunables::{self, MP};
-use crate::os::printerr::malloc_printerr;
+use crate::os::printerr::{assertion_failed, malloc_printerr};
 use crate::os::sys;
 
 /// Most chunks sorted out of the unsorted bin by one request.
@@ -336,6 +336,15 @@ impl Locked {
                     idx += 1;
                     bit <<= 1;
                     continue;
+                }
+                // Every chunk in a bin past the request's is big enough,
+                // unless its size was overwritten: glibc asserts it.
+                self.check_link(victim, MALLOC_LINK_OUTSIDE);
+                if victim.size() < nb {
+                    assertion_failed(
+                        "_int_malloc",
+                        "(unsigned long) (size) >= (unsigned long) (nb)",
+                    );
                 }
                 return Some(self.carve(
                     victim,

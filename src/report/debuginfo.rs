@@ -116,13 +116,13 @@ pub static DEBUG_INFO: DebugInfo = DebugInfo {
 
 // glibc's names for the objects debuggers read, as hidden (not exported)
 // symbols at ours. The DWARF that `src/report/glibc_types.c` contributes
-// declares each name with glibc 2.36's type and no address; gdb takes the
-// address from these symbols, so `p main_arena`, `p mp_`,
-// `p global_max_fast`, `p __malloc_initialized` and, in any thread,
-// `p tcache` and `p thread_arena` show this allocator's state typed as
-// glibc's. Hidden, they stay out of the dynamic symbol table: no program's
-// symbol of the same name can take their place, nor they a program's.
-// (`main_arena` and `mp_` are also exported, for tools without DWARF.)
+// describes each name as a static of glibc 2.36's type whose location is the
+// symbol of that name (`main_arena` and `mp_` are the exported statics; the
+// rest are defined here), so `p main_arena`, `p mp_`, `p global_max_fast`,
+// `p __malloc_initialized` and, in any thread, `p *tcache` and
+// `p *thread_arena` show this allocator's state typed as glibc's. Hidden,
+// these stay out of the dynamic symbol table: no program's symbol of the
+// same name can take their place, nor they a program's.
 #[cfg(all(target_arch = "x86_64", target_os = "linux", not(test)))]
 core::arch::global_asm!(
     ".globl global_max_fast",
