@@ -8,7 +8,7 @@ use crate::arena::mmapped;
 use crate::arena::tcache::{TcBin, Tcache};
 use crate::arena::{self, locked::Locked};
 use crate::chunk::*;
-use crate::os::printerr::misuse;
+use crate::os::printerr::{assertion_failed, misuse};
 use crate::os::sys;
 use crate::thread::arenas;
 use crate::thread::tls::{self, TORN_DOWN, ThreadState};
@@ -47,12 +47,100 @@ fn malloc_from_arena(nb: usize) -> Result<NonNull<u8>, Errno> {
     match in_arena(
         tc,
         Retry::WithThreads,
-        |av, tc| av.malloc(nb, tc),
+        |av, tc| assert_served_by(av, av.malloc(nb, tc), Served::Malloc),
         |p| p.is_null(),
     ) {
         Some(p) => non_null(p),
         None => around_fork(nb, 0),
     }
+}
+
+/// The calls whose arena glibc asserts after it served them.
+#[derive(Clone, Copy)]
+enum Served {
+    Malloc,
+    Calloc,
+    Realloc,
+    Memalign,
+}
+
+/// glibc's assertion once an arena has served a request (in `__libc_malloc`,
+/// `__libc_calloc`, `__libc_realloc`, `_mid_memalign`): the chunk it handed
+/// out names that arena, as `arena_for_chunk` reads it (NON_MAIN_ARENA, then
+/// the header of the chunk's heap). Only a size word overwritten while the
+/// chunk sat in a bin breaks that; glibc then stops with the assertion's
+/// line, or faults reading a heap header that is not mapped, where this
+/// stops with the line too.
+#[inline(always)]
+fn assert_served_by(av: &Locked, mem: *mut u8, call: Served) -> *mut u8 {
+    if mem.is_null() {
+        return mem;
+    }
+    let p = Chunk::from_mem(mem);
+    // SAFETY: the arena has just handed this chunk out: its header is ours.
+    let head = unsafe { p.head() };
+    let main = core::ptr::eq(av.arena(), arena::state::main_arena());
+    let named = if head & IS_MMAPPED != 0 {
+        true
+    } else if head & NON_MAIN_ARENA == 0 {
+        main
+    } else {
+        !main && names_thread_arena(av, p)
+    };
+    if !named {
+        served_by_failed(av, call);
+    }
+    mem
+}
+
+/// Whether the heap holding NON_MAIN_ARENA chunk `p` belongs to `av`.
+#[inline(never)]
+fn names_thread_arena(av: &Locked, p: Chunk) -> bool {
+    let h = arena::heap::heap_for_ptr(p.addr());
+    let owner = if arena::heap::in_our_heap(p.addr(), MINSIZE) {
+        // SAFETY: the chunk lies in one of our heaps, whose header is
+        // mapped read-write for the heap's whole life.
+        unsafe { (*h).ar_ptr }
+    } else {
+        let ar_ptr = h as usize + core::mem::offset_of!(arena::heap::HeapInfo, ar_ptr);
+        sys::read_word_checked(ar_ptr).unwrap_or(0) as *mut arena::state::Arena
+    };
+    core::ptr::eq(owner, av.arena())
+}
+
+/// glibc's line for the failed assertion: its text names the variable of
+/// the call, and malloc's and memalign's single-threaded path names the
+/// main arena.
+#[cold]
+fn served_by_failed(av: &Locked, call: Served) -> ! {
+    let single = sys::single_threaded() && core::ptr::eq(av.arena(), arena::state::main_arena());
+    let (function, expression) = match (call, single) {
+        (Served::Malloc, true) => (
+            "__libc_malloc",
+            "!victim || chunk_is_mmapped (mem2chunk (victim)) || &main_arena == arena_for_chunk (mem2chunk (victim))",
+        ),
+        (Served::Malloc, false) => (
+            "__libc_malloc",
+            "!victim || chunk_is_mmapped (mem2chunk (victim)) || ar_ptr == arena_for_chunk (mem2chunk (victim))",
+        ),
+        (Served::Memalign, true) => (
+            "_mid_memalign",
+            "!p || chunk_is_mmapped (mem2chunk (p)) || &main_arena == arena_for_chunk (mem2chunk (p))",
+        ),
+        (Served::Memalign, false) => (
+            "_mid_memalign",
+            "!p || chunk_is_mmapped (mem2chunk (p)) || ar_ptr == arena_for_chunk (mem2chunk (p))",
+        ),
+        (Served::Calloc, _) => (
+            "__libc_calloc",
+            "!mem || chunk_is_mmapped (mem2chunk (mem)) || av == arena_for_chunk (mem2chunk (mem))",
+        ),
+        (Served::Realloc, _) => (
+            "__libc_realloc",
+            "!newp || chunk_is_mmapped (mem2chunk (newp)) || ar_ptr == arena_for_chunk (mem2chunk (newp))",
+        ),
+    };
+    assertion_failed(function, expression)
 }
 
 /// Which arena a request starts in, and whether, finding no memory there,
@@ -331,6 +419,7 @@ pub unsafe fn realloc(mem: *mut u8, n: usize) -> Result<NonNull<u8>, Errno> {
         return unsafe { move_around_fork(p, old_size - SIZE_SZ, nb, n) };
     };
     let q = av.realloc(p, nb, thread_cache());
+    let q = assert_served_by(&av, q, Served::Realloc);
     drop(av);
     if !q.is_null() {
         return non_null(q);
@@ -374,7 +463,10 @@ pub fn calloc(n: usize, size: usize) -> Result<NonNull<u8>, Errno> {
     let Some((mem, dirty)) = in_arena(
         cache_made(),
         Retry::Always,
-        |av, tc| av.calloc(nb, tc),
+        |av, tc| {
+            let (mem, dirty) = av.calloc(nb, tc);
+            (assert_served_by(av, mem, Served::Calloc), dirty)
+        },
         |(p, _)| p.is_null(),
     ) else {
         return calloc_around_fork(nb);
@@ -416,7 +508,7 @@ pub fn memalign(alignment: usize, n: usize) -> Result<NonNull<u8>, Errno> {
     match in_arena(
         thread_cache(),
         Retry::WithThreads,
-        |av, tc| av.memalign(alignment, nb, tc),
+        |av, tc| assert_served_by(av, av.memalign(alignment, nb, tc), Served::Memalign),
         |p| p.is_null(),
     ) {
         Some(p) => non_null(p),
