@@ -6,7 +6,6 @@
  * arena that served it stops the program, as both profiles do. */
 #define TEST_NAME "fastbin_arena_bit_thread"
 #include "misuse.h"
-#include <pthread.h>
 
 static void *thread_main(void *arg) {
   (void)arg;
@@ -27,8 +26,6 @@ static void *thread_main(void *arg) {
 
 int main(void) {
   misuse_start();
-  pthread_t t;
-  if (pthread_create(&t, NULL, thread_main, NULL)) SETUP_FAIL("pthread_create failed");
-  pthread_join(t, NULL);
+  in_new_thread(thread_main);
   return survived();
 }

@@ -26,6 +26,7 @@
 #define _GNU_SOURCE /* dladdr */
 #endif
 #include <dlfcn.h>
+#include <pthread.h>
 #define TESTLIB_CHUNKS
 #include "../testlib.h"
 
@@ -177,6 +178,13 @@ static inline char *fastbin_pair(char **b_out) {
   if (*(uintptr_t *)b != stored) SETUP_FAIL("b's next is not the safe-linked a (tcache still on?)");
   *b_out = b;
   return a;
+}
+
+/* Runs f in a new thread (its own arena) and waits for it. */
+static inline void in_new_thread(void *(*f)(void *)) {
+  pthread_t t;
+  if (pthread_create(&t, NULL, f, NULL)) SETUP_FAIL("pthread_create failed");
+  pthread_join(t, NULL);
 }
 
 #endif /* MISUSE_H */

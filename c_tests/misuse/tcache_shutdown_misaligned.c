@@ -5,7 +5,6 @@
  * a's safe-linked next reveal to b + 8, and let the thread end. */
 #define TEST_NAME "tcache_shutdown_misaligned"
 #include "misuse.h"
-#include <pthread.h>
 
 static void *thread_main(void *arg) {
   (void)arg;
@@ -22,8 +21,6 @@ static void *thread_main(void *arg) {
 
 int main(void) {
   misuse_start();
-  pthread_t t;
-  if (pthread_create(&t, NULL, thread_main, NULL)) SETUP_FAIL("pthread_create failed");
-  pthread_join(t, NULL);
+  in_new_thread(thread_main);
   return survived();
 }
