@@ -11,7 +11,7 @@ build: ## build the library (cargo build --release)
 setup: ## install what make test needs and this machine lacks (apt-get as root; else prints the line)
 	scripts/setup test
 
-test: setup build ## unit tests, layer and no-panic checks, every c_tests/ program under the preload in both profiles, real programs; ends "N passed, M failed, K skipped"
+test: setup build ## unit tests, layer and no-panic checks, every c_tests/ program under the preload in each profile (misuse programs also on glibc), real programs (default and fast); ends "N passed, M failed, K skipped"
 	scripts/run-tests
 
 demo: ## the per-thread arena walkthrough: /proc/PID/maps and strace at each stage
@@ -28,7 +28,7 @@ soak: build ## the soak test for 5 minutes with 32 threads: cross-thread frees, 
 mutants: build ## every c_tests/ program with a free that does nothing: each must fail (about 5 minutes)
 	scripts/run-tests --free-noop
 
-bench: build ## time workloads under glibc, ptmalloc-rs, jemalloc, tcmalloc, mimalloc -> bench/results.md, .png (QUICK=1: under a minute)
+bench: build ## time workloads under glibc, ptmalloc-rs (each profile), jemalloc, tcmalloc, mimalloc -> bench/results.md, results.png, scaling.png (QUICK=1: about a minute)
 	scripts/bench $(if $(QUICK),--quick)
 
 fuzz: ## long randomized model run with the heap checker after every call (FUZZ_SEQUENCES, default 200000; SEED)

@@ -1,3 +1,5 @@
+// Not under the fast profile: it checks a freed block's place in glibc's bins
+// (the fast profile may cache it).
 /* glibc_layouts: the exported `main_arena` and `mp_`, and a thread arena's
  * heap_info and malloc_state, read through glibc 2.36's struct layouts
  * (src/report/glibc_types.h, the types the library's DWARF gives gdb), hold

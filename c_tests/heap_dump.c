@@ -1,3 +1,5 @@
+// Not under the fast profile: it checks the exact bins and tcache of a known
+// sequence (the fast profile caches differently).
 /* heap_dump: malloc_rs_dump(fd) names the arenas and the threads on them,
  * the free chunks in their bins, every thread's tcache and the mmap'd
  * chunks of a known allocation sequence; it reports an arena another thread

@@ -1,3 +1,5 @@
+// Not under the fast profile: it checks glibc's addresses, which the fast
+// profile does not keep.
 /* layout_equivalence: the default profile lays out the heap exactly as
  * glibc 2.36 does.  Deterministic sequences of malloc, free, calloc,
  * realloc and the memalign family (sizes across every bin class and past

@@ -1,3 +1,5 @@
+// Not under the fast profile: it checks glibc's figures for a known sequence
+// (tcache of 7..16; the fast profile's caches hold freed blocks as in use).
 /* malloc_reports: mallinfo2, mallinfo, malloc_stats and malloc_info after a
  * known sequence of allocations, checked against each other and against what
  * the program can see for itself (the break, the [heap] mapping, chunk size

@@ -1,3 +1,6 @@
+// Not under the fast profile: it checks what trimming gives back from a known
+// top (the fast profile's malloc_trim first empties the caller's large cache
+// into the heap).
 /* malloc_trim_test: malloc_trim(pad) gives back the top of the main heap
  * (lowering the break, keeping pad bytes) and the whole pages inside free
  * chunks of every arena (MADV_DONTNEED: RSS drops, the chunks stay in the

@@ -1,3 +1,6 @@
+// Not under the fast profile: it checks glibc's effect of each knob (the fast
+// profile caches 32 chunks a bin and serves a 4 MiB request from its large
+// cache, not mmap).
 /* mallopt_params: mallopt's return value for every parameter, valid and
  * invalid values, exactly as glibc 2.36 returns them, and the observable
  * effect of each knob.  Every case runs in a forked child (a knob set in one

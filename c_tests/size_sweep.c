@@ -1,3 +1,5 @@
+// Not under the fast profile: it checks glibc's usable size for each request
+// (the fast profile's large cache may hand out up to a quarter more).
 /* size_sweep: malloc of every size 0..5000 and of every power of two (and
  * pow2 +-1) up to 64 MiB returns a non-NULL, 16-byte aligned block whose
  * malloc_usable_size is glibc's: chunk = max(32, (n+8+15) & ~15), usable =

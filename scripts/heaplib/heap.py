@@ -151,7 +151,7 @@ class Arena:
 
 
 # The profile byte (src/config/profile.rs).
-PROFILES = {0: "glibc", 1: "hardened"}
+PROFILES = {0: "glibc", 1: "hardened", 2: "fast"}
 
 
 class HeapState:
@@ -159,6 +159,7 @@ class HeapState:
 
     def __init__(self):
         self.profile = None         # ptmalloc-rs's profile; None for glibc's own malloc
+        self.large_caches = {}      # the fast profile's: tcache -> (bytes, chunks)
         self.arenas = []
         self.threads = []           # the list of threads with a tcache, newest first
         self.threads_busy = False   # its lock was held
@@ -202,6 +203,8 @@ def read_heap(mem, desc, chunks=False, light=False):
         for t in st.threads:
             if t.tcache and t.tcache not in st.tcaches:
                 st.tcaches[t.tcache] = read_tcache(mem, t.tcache)
+                if st.profile == "fast":
+                    st.large_caches[t.tcache] = read_large_cache(mem, t.tcache)
         if chunks:
             cached = set(c for bins in st.tcaches.values() if bins for _, _, cs in bins for c in cs if c)
             for ar in st.arenas:
@@ -313,6 +316,15 @@ def walk_bins(r, ar, data):
             ar.bin_bytes += head & ~SIZE_BITS
             p = fd
             n += 1
+
+
+def read_large_cache(mem, tc):
+    """The totals of the fast profile's large cache after tcache `tc`:
+    (bytes, chunks), or None if it cannot be read."""
+    data = mem.read(tc + L.sizeof["Tcache"], L.sizeof["LargeCache"])
+    if data is None:
+        return None
+    return L.get(data, "LargeCache.bytes"), L.get(data, "LargeCache.chunks")
 
 
 def read_tcache(mem, tc):
@@ -528,6 +540,10 @@ def format_dump(st, header, only_thread=None):
                 out.append("  bin %d (chunk size %d): %d chunk(s):" % (
                     idx, idx * L.c["MALLOC_ALIGNMENT"] + L.c["MINSIZE"], count)
                     + "".join(" ?" if c is None else " %#x" % c for c in chunks))
+            if st.profile == "fast":
+                lc = st.large_caches.get(t.tcache)
+                out.append("  large cache: (unreadable)" if lc is None else
+                           "  large cache: %d chunk(s), %d bytes (in use to its arenas)" % (lc[1], lc[0]))
     out.append("mmap'd chunks: %d (%d bytes); at most %d (%d bytes) so far" % (
         st.mp["n_mmaps"], st.mp["mmapped_mem"], st.mp["max_n_mmaps"], st.mp["max_mmapped_mem"]))
     if st.mmapped_busy:

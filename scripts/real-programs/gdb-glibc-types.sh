@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Not under the fast profile: it checks glibc's layout of a known sequence.
 # gdb reads ptmalloc-rs's heap with glibc's own struct definitions: with
 # Debian's libc6-dbg, gdb knows glibc 2.36's `struct malloc_state`,
 # `struct malloc_par`, `heap_info` and `struct malloc_chunk` (the types

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Not under the fast profile: it checks glibc's layout of a known sequence.
 # gdb reads our heap by glibc's names, as it reads glibc's: `main_arena`,
 # `mp_`, `global_max_fast`, `__malloc_initialized`, and in each thread
 # `tcache` and `thread_arena`, typed as glibc 2.36's structs, with no

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Not under the fast profile: it checks glibc's layout of a known sequence.
 # heap-inspect --glibc beside heap-inspect: one program (malloc and free of
 # blocks of many sizes, ten frees of one size, a shrinking realloc), run with address-space
 # randomization off (setarch -R) once on glibc's own malloc and once under

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Not under the fast profile: it checks glibc's layout of a known sequence.
 # scripts/heap-inspect and scripts/heap-map on live programs under the
 # preload, with no gdb anywhere on the PATH: they stop the program with
 # ptrace and read its heap through /proc/PID/mem, running nothing in it.

@@ -40,6 +40,7 @@
 pub mod free;
 pub mod grow;
 pub mod heap;
+pub mod largecache;
 pub mod links;
 pub mod locked;
 pub mod malloc;

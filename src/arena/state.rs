@@ -93,6 +93,18 @@ pub fn main_arena() -> *mut Arena {
     MAIN_ARENA.get()
 }
 
+/// The arena's top chunk as read without its lock: a hint only (another
+/// thread may be changing it), for a choice that is safe either way.
+///
+/// # Safety
+/// `av` must point to a live arena.
+#[inline]
+pub unsafe fn top_hint(av: *mut Arena) -> usize {
+    // SAFETY: the field lies in a live arena; a word-sized volatile read
+    // sees either the old or the new top, and the caller only compares it.
+    unsafe { core::ptr::read_volatile(&raw const (*av).top).addr() }
+}
+
 /// The arena's mutex, without touching any other field.
 ///
 /// # Safety

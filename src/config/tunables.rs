@@ -548,6 +548,14 @@ fn read_environment_now() {
             }
         }
     }
+    // The fast profile's own tcache_count, unless the program chose one.
+    let count_named = TUNABLES
+        .iter()
+        .position(|t| t.name == b"tcache_count")
+        .is_some_and(|k| named & (1 << k) != 0);
+    if super::profile::fast() && !count_named {
+        set_tcache_count(super::profile::FAST_TCACHE_COUNT);
+    }
 }
 
 #[cfg(test)]

@@ -235,6 +235,15 @@ fn dump_tcaches(out: &mut impl Write) {
             }
         );
         dump_one_tcache(out, tc as usize);
+        if crate::config::profile::fast() {
+            // SAFETY: a registered thread's cache stays allocated while it
+            // is listed; the totals are atomics.
+            let (bytes, chunks) = unsafe { (*crate::arena::largecache::of(tc)).totals() };
+            let _ = writeln!(
+                out,
+                "  large cache: {chunks} chunk(s), {bytes} bytes (in use to its arenas)"
+            );
+        }
     });
     if !listed {
         let _ = writeln!(out, "tcaches: the thread list is busy, not shown");

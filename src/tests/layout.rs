@@ -12,6 +12,7 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 
 use crate::arena::heap::HeapInfo;
+use crate::arena::largecache::LargeCache;
 use crate::arena::mmapped::registry::{self, Shared, Table};
 use crate::arena::state::Arena;
 use crate::arena::tcache::{Entry, Tcache};
@@ -129,6 +130,7 @@ fn expected() -> BTreeMap<String, Vec<u64>> {
     fields!(want, "Params": Params { n_mmaps, max_n_mmaps, mmapped_mem, max_mmapped_mem, sbrk_base });
     fields!(want, "ThreadState": ThreadState { tcache, arena, tid, next });
     fields!(want, "Tcache": Tcache { counts, entries });
+    fields!(want, "LargeCache": LargeCache { bytes, chunks });
     fields!(want, "Entry": Entry { next });
     want.remove("struct Entry"); // only its link is read
     fields!(want, "Shared": Shared { lock, table });

@@ -4,10 +4,12 @@
 //! `realloc(p, 0)`) are `api`'s business; here a failure is `None` or an
 //! errno value.
 
+use crate::arena::largecache::{self, LargeCache};
 use crate::arena::mmapped;
 use crate::arena::tcache::{TcBin, Tcache};
 use crate::arena::{self, locked::Locked};
 use crate::chunk::*;
+use crate::config::profile;
 use crate::os::printerr::{assertion_failed, misuse};
 use crate::os::sys;
 use crate::thread::arenas;
@@ -36,8 +38,26 @@ pub fn malloc(n: usize) -> Result<NonNull<u8>, Errno> {
         {
             return Ok(NonNull::new_unchecked((*tc).get(idx)));
         }
+        if profile::fast() && !tc.is_null() && largecache::takes(nb) {
+            return from_large_cache(tc, nb);
+        }
     }
     malloc_from_arena(nb)
+}
+
+/// malloc from the fast profile's large cache, else from the arena.
+///
+/// # Safety
+/// `tc` is the calling thread's cache, made under the fast profile, and
+/// `nb` satisfies `largecache::takes`.
+#[inline(never)]
+unsafe fn from_large_cache(tc: *mut Tcache, nb: usize) -> Result<NonNull<u8>, Errno> {
+    // SAFETY: forwarded from the caller.
+    let mem = unsafe { (*largecache::of(tc)).get(nb) };
+    match NonNull::new(mem) {
+        Some(m) => Ok(m),
+        None => malloc_from_arena(nb),
+    }
 }
 
 /// malloc without the tcache (made on the thread's first call).
@@ -238,7 +258,13 @@ fn cache_made() -> *mut Tcache {
 #[cold]
 fn init_tcache(ts: *mut ThreadState) {
     crate::chunk::safelink::init_key();
-    let nb = request2size(size_of::<Tcache>());
+    // Under the fast profile the large cache follows the tcache.
+    let bytes = if profile::fast() {
+        size_of::<Tcache>() + size_of::<LargeCache>()
+    } else {
+        size_of::<Tcache>()
+    };
+    let nb = request2size(bytes);
     // A fork under way: no cache for now, the next call makes it.
     let Some(p) = in_arena(
         null_mut(),
@@ -252,7 +278,7 @@ fn init_tcache(ts: *mut ThreadState) {
         // SAFETY: a fresh chunk big enough for the cache; the thread's state
         // is its own.
         unsafe {
-            core::ptr::write_bytes(p, 0, size_of::<Tcache>());
+            core::ptr::write_bytes(p, 0, bytes);
             (*ts).tcache = p.cast();
         }
         tls::registry::join();
@@ -345,6 +371,10 @@ pub unsafe fn free(mem: *mut u8) {
                 return;
             }
         }
+        if profile::fast() && !tc.is_null() && largecache::takes(size) {
+            into_large_cache(tc, p, size);
+            return;
+        }
         arenas::free_or_defer(p);
     }
 }
@@ -357,6 +387,32 @@ unsafe fn free_mmapped(p: Chunk) {
     // SAFETY: forwarded from the caller; the chunk is checked against the
     // registry of our mappings before it is unmapped.
     unsafe { arenas::free_or_defer(p) };
+}
+
+/// free into the fast profile's large cache, else into the arena.
+///
+/// # Safety
+/// `tc` is the calling thread's cache, made under the fast profile; `p` is
+/// a heap chunk of `size` bytes (satisfying `largecache::takes`) given up
+/// by its user.
+#[inline(never)]
+unsafe fn into_large_cache(tc: *mut Tcache, p: Chunk, size: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let lc = largecache::of(tc);
+        if (*lc).holds(p.mem(), size) {
+            misuse("free(): double free detected in tcache 2");
+            return;
+        }
+        // A chunk just below its arena's top goes back to the arena, which
+        // merges it into the top and may trim: the cache must not keep the
+        // heap from shrinking.
+        let below_top = arenas::arena_for_chunk(p)
+            .is_some_and(|av| arena::state::top_hint(av) == p.addr() + size);
+        if below_top || !(*lc).put(p, size) {
+            arenas::free_or_defer(p);
+        }
+    }
 }
 
 /// `realloc` for a non-null pointer and a non-zero size.

@@ -33,9 +33,11 @@ use core::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize};
 
 use crate::arena::heap::{self, HeapInfo};
+use crate::arena::largecache;
 use crate::arena::tcache::TcBin;
 use crate::arena::{self, locked::Hold, locked::Locked, state::Arena, state::main_arena};
 use crate::chunk::Chunk;
+use crate::config::profile;
 use crate::config::tunables::MP;
 use crate::os::lock::{FORK_HOLDER, Got, Lock};
 use crate::os::sys;
@@ -413,6 +415,18 @@ extern "C" fn thread_exit(_: *mut libc::c_void) {
     FREE_LIST_LOCK.unlock();
 }
 
+/// Empties the calling thread's large cache (the fast profile's) into the
+/// arenas, before `malloc_trim`.
+pub fn flush_large_cache() {
+    // SAFETY: the thread's own state.
+    let tc = unsafe { (*tls::thread_state()).tcache };
+    if profile::fast() && !tc.is_null() {
+        // SAFETY: the thread's own cache, made under the fast profile; every
+        // cached chunk is an in-use heap chunk given up by its user.
+        unsafe { (*largecache::of(tc)).drain(|p| free_or_defer(p)) };
+    }
+}
+
 /// Gives every chunk of the thread's tcache, and the cache itself, back to
 /// the arenas they came from; the thread gets no cache again.
 fn flush_tcache() {
@@ -423,6 +437,9 @@ fn flush_tcache() {
         let tc = (*ts).tcache;
         if tc.is_null() {
             return;
+        }
+        if profile::fast() {
+            (*largecache::of(tc)).drain(|p| free_or_defer(p));
         }
         // Off the registry before the cache goes: a dump must not read it.
         tls::registry::leave();
