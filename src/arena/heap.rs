@@ -42,7 +42,9 @@ pub struct HeapInfo {
     pub mprotect_size: usize,
     /// The page size the heap was made with.
     pub pagesize: usize,
-    _pad: usize,
+    /// glibc's padding. In an arena's first heap, ours: the head of the
+    /// arena's list of remote frees (`arena::remote`).
+    pub remote: core::sync::atomic::AtomicPtr<u8>,
 }
 
 const _: () = assert!(core::mem::size_of::<HeapInfo>() == 48);
@@ -213,7 +215,7 @@ pub fn new_heap(size: usize, top_pad: usize) -> Option<*mut HeapInfo> {
             size,
             mprotect_size: size,
             pagesize: page,
-            _pad: 0,
+            remote: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
         });
     }
     Some(h)

@@ -195,7 +195,28 @@ pub unsafe fn held(av: *mut Arena, hold: Hold) -> Locked {
         locked.init();
     }
     locked.refresh_span();
+    locked.take_remote_frees();
     locked
+}
+
+/// Takes `av`'s lock only if it is free (no waiting, also not for a fork):
+/// `None` when another thread holds it.
+///
+/// # Safety
+/// As for `lock`.
+pub unsafe fn try_lock(av: *mut Arena) -> Option<Locked> {
+    // SAFETY: forwarded from the caller.
+    let m = unsafe { mutex(av) };
+    let hold = if sys::single_threaded() {
+        m.mark();
+        Hold::Marked
+    } else if m.try_lock() {
+        Hold::Locked
+    } else {
+        return None;
+    };
+    // SAFETY: forwarded from the caller; the lock is held (or needless).
+    Some(unsafe { held(av, hold) })
 }
 
 /// Makes a new thread arena at the start of heap `h`, right after its

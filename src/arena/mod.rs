@@ -47,6 +47,7 @@ pub mod malloc;
 pub mod memalign;
 pub mod mmapped;
 pub mod realloc;
+pub mod remote;
 pub mod state;
 pub mod tcache;
 pub mod trim;

@@ -459,9 +459,10 @@ fn flush_tcache() {
     }
 }
 
-/// Frees chunk `p` into the arena that owns it (taking its lock), or, if
+/// Frees chunk `p` into the arena that owns it (taking its lock if free,
+/// else handing it over to the lock's holder: `arena::remote`), or, if
 /// mmap'd, back to the kernel; later (`defer_free`) if another thread's
-/// fork holds the lock that needs.
+/// fork holds the registry lock that needs.
 ///
 /// # Safety
 /// `p` is an in-use chunk given up by its user.
@@ -473,7 +474,8 @@ pub unsafe fn free_or_defer(p: Chunk) {
     }
 }
 
-/// Frees chunk `p` now (true), unless another thread's fork holds the lock
+/// Frees chunk `p` now or hands it to its arena's next lock holder (true),
+/// unless it is mmap'd and another thread's fork holds the registry lock
 /// that needs (false: nothing done).
 ///
 /// # Safety
@@ -501,14 +503,16 @@ unsafe fn free_unless_forking(p: Chunk) -> bool {
             return true;
         }
     }
-    // SAFETY: arenas live for the whole process.
-    match unsafe { arena::locked::lock_unless_forking(owner) } {
-        Some(av) => {
-            av.free_chunk(p);
-            true
+    // A lock another thread holds (or a fork): the chunk waits on the
+    // arena's list of remote frees, freed by the lock's next taker.
+    // SAFETY: arenas live for the whole process; `p` is `owner`'s.
+    unsafe {
+        match arena::locked::try_lock(owner) {
+            Some(av) => av.free_chunk(p),
+            None => arena::remote::hand_over(owner, p),
         }
-        None => false,
     }
+    true
 }
 
 /// Sleeps until no other thread is forking (see `forking_elsewhere`).

@@ -1,0 +1,100 @@
+//! Remote frees: a free that finds its chunk's arena locked by another
+//! thread does not wait. It pushes the chunk onto that arena's list of
+//! pending frees (one compare-and-swap) and returns; whoever next takes the
+//! arena's lock frees the pending chunks first, in the order they came.
+//! Producer and consumer threads then never queue behind each other's
+//! arena lock. In a process with one thread no lock is ever found taken,
+//! so nothing changes there: glibc's layouts stay.
+//!
+//! A pending chunk is still in use to its arena. It is linked through its
+//! first user word, safe-linked as the tcache's entries are. The head of a
+//! thread arena's list is the spare word (glibc's padding) of its first
+//! heap's `heap_info`, right before the arena; the main arena's is a static.
+//! (glibc pushes fastbin-sized chunks onto another arena's fastbin without
+//! its lock; that stays as glibc has it: `free::free_fast_unlocked`.)
+
+use core::ptr::null_mut;
+use core::sync::atomic::AtomicPtr;
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+use super::heap::HeapInfo;
+use super::locked::Locked;
+use super::state::{Arena, main_arena};
+use crate::chunk::Chunk;
+use crate::chunk::safelink::protect;
+
+static MAIN_PENDING: AtomicPtr<u8> = AtomicPtr::new(null_mut());
+
+/// Arena `av`'s list head.
+///
+/// # Safety
+/// `av` must point to a live arena.
+#[inline]
+unsafe fn head<'a>(av: *mut Arena) -> &'a AtomicPtr<u8> {
+    if core::ptr::eq(av, main_arena()) {
+        &MAIN_PENDING
+    } else {
+        // SAFETY: a thread arena lies right after its first heap's header,
+        // which lives as long as the arena (a first heap is never unmapped).
+        unsafe { &(*av.cast::<HeapInfo>().sub(1)).remote }
+    }
+}
+
+/// Hands in-use chunk `p`, given up by its user, to arena `av`'s list of
+/// pending frees (its lock is held by another thread).
+///
+/// # Safety
+/// `av` is `p`'s arena; `p` is a heap chunk of at least MINSIZE bytes.
+pub unsafe fn hand_over(av: *mut Arena, p: Chunk) {
+    // SAFETY: forwarded from the caller.
+    let head = unsafe { head(av) };
+    let slot = p.mem().cast::<usize>();
+    let mut first = head.load(Relaxed);
+    loop {
+        // SAFETY: the chunk's first user word is ours until it is freed.
+        unsafe { *slot = protect(slot as usize, first as usize) };
+        match head.compare_exchange_weak(first, p.mem(), Release, Relaxed) {
+            Ok(_) => return,
+            Err(now) => first = now,
+        }
+    }
+}
+
+impl Locked {
+    /// Frees the chunks other threads handed over while the lock was taken,
+    /// oldest first. Called whenever the lock is taken.
+    #[inline]
+    pub(super) fn take_remote_frees(&self) {
+        // SAFETY: `self.av` is a live arena.
+        let head = unsafe { head(self.av) };
+        if head.load(Relaxed).is_null() {
+            return;
+        }
+        self.free_remote(head.swap(null_mut(), Acquire));
+    }
+
+    #[cold]
+    fn free_remote(&self, newest: *mut u8) {
+        // Reverse the list (newest first) to free in the order handed over.
+        let (mut oldest, mut cur) = (null_mut::<u8>(), newest);
+        while !cur.is_null() {
+            let slot = cur.cast::<usize>();
+            // SAFETY: every listed chunk's first user word is its link.
+            unsafe {
+                let next = protect(slot as usize, *slot) as *mut u8;
+                *slot = oldest as usize;
+                oldest = cur;
+                cur = next;
+            }
+        }
+        while !oldest.is_null() {
+            // SAFETY: as above (now plain links); each chunk is an in-use
+            // chunk of this arena given up by its user.
+            unsafe {
+                let next = *oldest.cast::<*mut u8>();
+                self.free_chunk(Chunk::from_mem(oldest));
+                oldest = next;
+            }
+        }
+    }
+}
