@@ -164,6 +164,7 @@ pub unsafe fn lock(av: *mut Arena) -> Locked {
 ///
 /// # Safety
 /// As for `lock`.
+#[inline]
 pub unsafe fn lock_unless_forking(av: *mut Arena) -> Option<Locked> {
     // SAFETY: forwarded from the caller.
     let m = unsafe { mutex(av) };
@@ -188,15 +189,37 @@ pub unsafe fn lock_unless_forking(av: *mut Arena) -> Option<Locked> {
 /// # Safety
 /// `av` must point to an arena that lives for the rest of the process, and
 /// the caller must hold its lock unless `hold` is `Hold::Marked`.
+#[inline]
 pub unsafe fn held(av: *mut Arena, hold: Hold) -> Locked {
+    if super::state::REMOTE_FREES_SEEN.load(Relaxed) {
+        // SAFETY: forwarded from the caller.
+        unsafe { take_remote_frees(av) };
+    }
     let locked = Locked::new(av, hold);
     // SAFETY: the lock is held; bin 1's fd is null only before `init`.
     if unsafe { (*av).bins[0].is_null() } {
         locked.init();
     }
     locked.refresh_span();
-    locked.take_remote_frees();
     locked
+}
+
+/// The frees other threads handed over to `av` while its lock was taken,
+/// done by the new holder (`arena::remote`), through a guard of its own
+/// that leaves the lock held.
+///
+/// # Safety
+/// As for `held`.
+#[cold]
+#[inline(never)]
+unsafe fn take_remote_frees(av: *mut Arena) {
+    let guard = Locked::new(av, Hold::Borrowed);
+    // SAFETY: the lock is held; bin 1's fd is null only before `init`.
+    if unsafe { (*av).bins[0].is_null() } {
+        guard.init();
+    }
+    guard.refresh_span();
+    guard.take_remote_frees();
 }
 
 /// Takes `av`'s lock only if it is free (no waiting, also not for a fork):
@@ -204,6 +227,7 @@ pub unsafe fn held(av: *mut Arena, hold: Hold) -> Locked {
 ///
 /// # Safety
 /// As for `lock`.
+#[inline]
 pub unsafe fn try_lock(av: *mut Arena) -> Option<Locked> {
     // SAFETY: forwarded from the caller.
     let m = unsafe { mutex(av) };

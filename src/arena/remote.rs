@@ -19,7 +19,7 @@ use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use super::heap::HeapInfo;
 use super::locked::Locked;
-use super::state::{Arena, main_arena};
+use super::state::{Arena, REMOTE_FREES_SEEN, main_arena};
 use crate::chunk::Chunk;
 use crate::chunk::safelink::protect;
 
@@ -46,6 +46,9 @@ unsafe fn head<'a>(av: *mut Arena) -> &'a AtomicPtr<u8> {
 /// # Safety
 /// `av` is `p`'s arena; `p` is a heap chunk of at least MINSIZE bytes.
 pub unsafe fn hand_over(av: *mut Arena, p: Chunk) {
+    if !REMOTE_FREES_SEEN.load(Relaxed) {
+        REMOTE_FREES_SEEN.store(true, Relaxed);
+    }
     // SAFETY: forwarded from the caller.
     let head = unsafe { head(av) };
     let slot = p.mem().cast::<usize>();
@@ -62,8 +65,8 @@ pub unsafe fn hand_over(av: *mut Arena, p: Chunk) {
 
 impl Locked {
     /// Frees the chunks other threads handed over while the lock was taken,
-    /// oldest first. Called whenever the lock is taken.
-    #[inline]
+    /// oldest first. Called whenever the lock is taken (once any was).
+    #[inline(never)]
     pub(super) fn take_remote_frees(&self) {
         // SAFETY: `self.av` is a live arena.
         let head = unsafe { head(self.av) };

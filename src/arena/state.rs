@@ -89,6 +89,11 @@ pub static MAIN_ARENA: ArenaCell = ArenaCell::new();
 /// (under that name: `report::debuginfo`) before trusting the arena.
 pub static MALLOC_INITIALIZED: AtomicBool = AtomicBool::new(false);
 
+/// Set by the first free handed over to a locked arena (`remote`): until
+/// then taking a lock looks at no list of remote frees (one load, where
+/// most programs never hand one over).
+pub static REMOTE_FREES_SEEN: AtomicBool = AtomicBool::new(false);
+
 pub fn main_arena() -> *mut Arena {
     MAIN_ARENA.get()
 }

@@ -503,16 +503,33 @@ unsafe fn free_unless_forking(p: Chunk) -> bool {
             return true;
         }
     }
-    // A lock another thread holds (or a fork): the chunk waits on the
-    // arena's list of remote frees, freed by the lock's next taker.
-    // SAFETY: arenas live for the whole process; `p` is `owner`'s.
+    if sys::single_threaded() {
+        // SAFETY: arenas live for the whole process.
+        if let Some(av) = unsafe { arena::locked::lock_unless_forking(owner) } {
+            av.free_chunk(p);
+            return true;
+        }
+    }
+    // SAFETY: as above; `p` is `owner`'s.
+    unsafe { free_or_hand_over(owner, p) };
+    true
+}
+
+/// With threads: frees `p` into `owner` if its lock is free; if another
+/// thread holds it (or a fork), the chunk waits on the arena's list of
+/// remote frees, freed by the lock's next taker (`arena::remote`).
+///
+/// # Safety
+/// `owner` is the live arena of in-use chunk `p`, given up by its user.
+#[inline(never)]
+unsafe fn free_or_hand_over(owner: *mut Arena, p: Chunk) {
+    // SAFETY: forwarded from the caller.
     unsafe {
         match arena::locked::try_lock(owner) {
             Some(av) => av.free_chunk(p),
             None => arena::remote::hand_over(owner, p),
         }
     }
-    true
 }
 
 /// Sleeps until no other thread is forking (see `forking_elsewhere`).
