@@ -32,8 +32,10 @@
 //! `locked` (holding it), `links` (the bin lists), `malloc`, `free`,
 //! `grow`, `trim`, `realloc`, `memalign`, `walk` (reading it for reports);
 //! beside them `heap` (a thread arena's mmap'd heaps), `mmapped` (chunks
-//! with a mapping of their own) and `tcache` (the per-thread cache's
-//! structure; which thread owns which cache is `thread`'s business).
+//! with a mapping of their own), `tcache` (the per-thread cache's
+//! structure; which thread owns which cache is `thread`'s business),
+//! `largecache` (the fast profile's per-thread cache of larger chunks) and
+//! `remote` (frees handed over to an arena whose lock another thread holds).
 //!
 //! Uses `os`, `chunk` and `config`.
 
