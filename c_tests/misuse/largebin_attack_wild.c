@@ -12,15 +12,8 @@
 
 int main(void) {
   misuse_start();
-  char *l = malloc(0x508);
-  char *g1 = malloc(0x18);
-  char *v = malloc(0x4f8);
-  char *g2 = malloc(0x18);
-  if (!l || !g1 || !v || !g2) SETUP_FAIL("malloc failed");
-  if (chunk_size(l) != 0x510 || chunk_size(v) != 0x500) SETUP_FAIL("unexpected chunk sizes");
-  sort_alone_into_large_bin(l, "l");
+  char *l = large_bin_chunk_and_unsorted(0x508, 0x4f8, NULL);
   uintptr_t *ll = (uintptr_t *)l;
-  free(v);
   reached("l->bk_nextsize = 0x4141414141414141, then malloc(0x600), which sorts v into l's bin");
   ll[3] = 0x4141414141414141;
   char *s2 = malloc(0x600);

@@ -10,14 +10,7 @@
 
 int main(void) {
   misuse_start();
-  char *l = malloc(0x4f8);
-  char *g1 = malloc(0x18);
-  char *v = malloc(0x508);
-  char *g2 = malloc(0x18);
-  if (!l || !g1 || !v || !g2) SETUP_FAIL("malloc failed");
-  if (chunk_size(l) != 0x500 || chunk_size(v) != 0x510) SETUP_FAIL("unexpected chunk sizes");
-  sort_alone_into_large_bin(l, "l");
-  free(v);
+  char *l = large_bin_chunk_and_unsorted(0x4f8, 0x508, NULL);
   reached("l's size word |= NON_MAIN_ARENA, then malloc(0x600), which sorts v into l's bin");
   ((size_t *)l)[-1] |= opq(4);
   keep_stores(l);

@@ -126,6 +126,21 @@ static inline void sort_alone_into_large_bin(char *p, const char *name) {
   if (lp[2] != chunk_of_mem(p) || lp[3] != chunk_of_mem(p)) SETUP_FAIL("%s is not alone in a large bin", name);
 }
 
+/* Two guarded chunks of the large bin of 0x500..0x53f, made in this order:
+ * l (a request of l_req bytes) sorted alone into that bin, and v (v_req
+ * bytes) freed into the unsorted bin, so that the next malloc not served
+ * from the bins (a malloc(0x600)) sorts v into l's bin. Returns l, and v
+ * in *v_out unless v_out is NULL. */
+static inline char *large_bin_chunk_and_unsorted(size_t l_req, size_t v_req, char **v_out) {
+  char *l = malloc(l_req), *g1 = malloc(0x18), *v = malloc(v_req), *g2 = malloc(0x18);
+  if (!l || !g1 || !v || !g2) SETUP_FAIL("malloc failed");
+  if (chunk_size(l) != l_req + 8 || chunk_size(v) != v_req + 8) SETUP_FAIL("unexpected chunk sizes");
+  sort_alone_into_large_bin(l, "l");
+  free(v);
+  if (v_out) *v_out = v;
+  return l;
+}
+
 /* A 0x530-byte chunk alone in the large bin of 0x500..0x53f, and n chunks of
  * 0x90 bytes (each guarded) in the unsorted bin, their tcache bin full.
  * Returns the newest of them (chunks[n - 1]). */
