@@ -62,6 +62,13 @@ pub unsafe fn heap_end(h: *const HeapInfo) -> usize {
     h as usize + unsafe { (*h).size }
 }
 
+/// The header of thread arena `av`'s first heap: the arena lies right
+/// after it (see the picture above). Address arithmetic only.
+#[inline]
+pub fn first_heap_of(av: *mut Arena) -> *mut HeapInfo {
+    av.cast::<HeapInfo>().wrapping_sub(1)
+}
+
 /// The first chunk of heap `h`: right after the arena in an arena's first
 /// heap (no `prev`), right after the `heap_info` header in the others.
 ///

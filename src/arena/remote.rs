@@ -17,7 +17,7 @@ use core::ptr::null_mut;
 use core::sync::atomic::AtomicPtr;
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-use super::heap::HeapInfo;
+use super::heap;
 use super::locked::Locked;
 use super::state::{Arena, REMOTE_FREES_SEEN, main_arena};
 use crate::chunk::Chunk;
@@ -36,7 +36,7 @@ unsafe fn head<'a>(av: *mut Arena) -> &'a AtomicPtr<u8> {
     } else {
         // SAFETY: a thread arena lies right after its first heap's header,
         // which lives as long as the arena (a first heap is never unmapped).
-        unsafe { &(*av.cast::<HeapInfo>().sub(1)).remote }
+        unsafe { &(*heap::first_heap_of(av)).remote }
     }
 }
 

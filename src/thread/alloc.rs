@@ -408,7 +408,7 @@ unsafe fn into_large_cache(tc: *mut Tcache, p: Chunk, size: usize) {
         // merges it into the top and may trim: the cache must not keep the
         // heap from shrinking.
         let below_top = arenas::arena_for_chunk(p)
-            .is_some_and(|av| arena::state::top_hint(av) == p.addr() + size);
+            .is_some_and(|av| arena::state::top_hint(av) == p.plus(size).addr());
         if below_top || !(*lc).put(p, size) {
             arenas::free_or_defer(p);
         }

@@ -131,7 +131,7 @@ impl<'a> Ctx<'a> {
                 }
                 h = prev;
             }
-            if av as usize != h as usize + size_of::<HeapInfo>() {
+            if heap::first_heap_of(av) != h {
                 return fault("arena does not live in its oldest heap", h as usize);
             }
             if sum != system_mem {
