@@ -134,7 +134,7 @@ impl LargeCache {
                         set_next(prev, next);
                     }
                     *self.counts.get_unchecked_mut(c) -= 1;
-                    self.add(size.wrapping_neg(), usize::MAX);
+                    self.count(size, false);
                     *key_word(cur) = 0;
                     return cur;
                 }
@@ -177,7 +177,7 @@ impl LargeCache {
             *key_word(mem) = key();
             *self.counts.get_unchecked_mut(c) = count + 1;
         }
-        self.add(size, 1);
+        self.count(size, true);
         true
     }
 
@@ -226,14 +226,18 @@ impl LargeCache {
         self.chunks.store(0, Relaxed);
     }
 
-    /// The owner's update of the totals (wrapping: `usize::MAX` and a
-    /// negated size take away).
+    /// The owner's update of the totals: a chunk of `size` bytes cached
+    /// (`into`) or taken out.
     #[inline]
-    fn add(&self, bytes: usize, chunks: usize) {
-        self.bytes
-            .store(self.bytes.load(Relaxed).wrapping_add(bytes), Relaxed);
-        self.chunks
-            .store(self.chunks.load(Relaxed).wrapping_add(chunks), Relaxed);
+    fn count(&self, size: usize, into: bool) {
+        let (b, c) = (self.bytes.load(Relaxed), self.chunks.load(Relaxed));
+        let (b, c) = if into {
+            (b.wrapping_add(size), c.wrapping_add(1))
+        } else {
+            (b.wrapping_sub(size), c.wrapping_sub(1))
+        };
+        self.bytes.store(b, Relaxed);
+        self.chunks.store(c, Relaxed);
     }
 
     /// Bytes and chunks cached (from any thread: a moment's figures).
