@@ -13,6 +13,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
@@ -35,6 +36,7 @@ static const char *dump_text(void) { return fd_output(dump, text, sizeof text); 
 static sem_t stopped, go_on;
 static volatile int stop_worker;
 static pid_t worker_tid;
+static unsigned long rounds; /* the worker's loop count (atomic) */
 
 static void park(int sig) {
   (void)sig;
@@ -53,6 +55,7 @@ static void *worker(void *arg) {
     /* calloc, past the tcache: through the arena and its lock in every
      * profile (the fast one's large cache serves malloc, not calloc). */
     keep[i] = calloc_v(1, 2000 + (size_t)(rnd(&st) % 60000));
+    __atomic_add_fetch(&rounds, 1, __ATOMIC_RELAXED);
   }
   for (int i = 0; i < 16; i++) free_v(keep[i]);
   return NULL;
@@ -70,6 +73,7 @@ static void other_thread_holds(void) {
   char want[96];
   snprintf(want, sizeof want, "locked by thread %d, skipped", (int)worker_tid);
   int seen = 0, tries = 0;
+  uint64_t pace = 11;
   for (; tries < 2000 && !seen; tries++) {
     pthread_kill(t, SIGUSR2);
     while (sem_wait(&stopped) != 0) {}
@@ -79,7 +83,14 @@ static void other_thread_holds(void) {
     if (strstr(d, want)) seen = 1;
     else if (strstr(d, "locked by"))
       FAIL("a locked arena names the wrong holder (want \"%s\"):\n%s", want, d);
+    /* Let the worker go on for a round or more, and a random while, before
+     * the next stop: a signal sent at once would find it where the last one
+     * left it (still returning from the handler), and the stops would land
+     * at the same point again and again. */
+    unsigned long before = __atomic_load_n(&rounds, __ATOMIC_RELAXED);
     sem_post(&go_on);
+    while (__atomic_load_n(&rounds, __ATOMIC_RELAXED) == before) sched_yield();
+    for (volatile unsigned spin = (unsigned)(rnd(&pace) % 20000); spin; spin--) {}
   }
   stop_worker = 1;
   pthread_join(t, NULL);

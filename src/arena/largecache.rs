@@ -17,6 +17,9 @@
 //! coalesced, not binned), its first user word links it (safe-linked) and
 //! its second holds the tcache key, so that a second free of it is caught.
 //! The cache lives right after the thread's `Tcache`, in the same chunk.
+//! It keeps only chunks of the thread's own arena (the caller decides:
+//! `thread::alloc`): a chunk of another arena would pin memory there that
+//! this thread never allocates from.
 //! Only the owning thread touches it; it is emptied into the arenas when the
 //! thread exits and when the thread calls `malloc_trim`.
 

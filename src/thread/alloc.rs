@@ -404,12 +404,14 @@ unsafe fn into_large_cache(tc: *mut Tcache, p: Chunk, size: usize) {
             misuse("free(): double free detected in tcache 2");
             return;
         }
-        // A chunk just below its arena's top goes back to the arena, which
-        // merges it into the top and may trim: the cache must not keep the
-        // heap from shrinking.
-        let below_top = arenas::arena_for_chunk(p)
-            .is_some_and(|av| arena::state::top_hint(av) == p.plus(size).addr());
-        if below_top || !(*lc).put(p, size) {
+        // Only chunks of the thread's own arena are kept: one from another
+        // arena (a consumer freeing a producer's blocks, a thread freeing
+        // what an exited thread left) would pin that arena's memory where
+        // nothing allocates it again. A chunk just below its arena's top
+        // goes back too: the arena merges it into the top and may trim.
+        let own = arenas::arena_for_chunk(p).filter(|&av| av == arenas::thread_arena());
+        let keep = own.is_some_and(|av| arena::state::top_hint(av) != p.plus(size).addr());
+        if !keep || !(*lc).put(p, size) {
             arenas::free_or_defer(p);
         }
     }
