@@ -52,7 +52,6 @@ impl Locked {
                 *max = sys;
             }
         }
-        self.refresh_span();
         let top = self.top();
         // SAFETY: top is this arena's.
         let size = unsafe { top.size() };

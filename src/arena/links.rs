@@ -32,8 +32,15 @@ impl Locked {
     /// with a message instead.
     #[inline(always)]
     pub(super) fn check_link(&self, c: Chunk, msg: &str) {
+        self.check_link_in(self.span(), c, msg);
+    }
+
+    /// `check_link` with the arena's `span` already in hand: a loop over a
+    /// bin reads it once.
+    #[inline(always)]
+    pub(super) fn check_link_in(&self, (lo, len): (usize, usize), c: Chunk, msg: &str) {
         let a = c.addr();
-        if a.wrapping_sub(self.span_lo.get()) < self.span_len.get() {
+        if a.wrapping_sub(lo) < len {
             return;
         }
         // A bin header, inside the arena itself.
@@ -176,9 +183,10 @@ impl Locked {
                     largest.set_bk_nextsize(victim);
                 } else {
                     main_arena_chunk(fwd, "chunk_main_arena (fwd)");
+                    let span = self.span();
                     while raw < fwd.head() {
                         fwd = fwd.fd_nextsize();
-                        self.check_link(fwd, MALLOC_LINK_OUTSIDE);
+                        self.check_link_in(span, fwd, MALLOC_LINK_OUTSIDE);
                         main_arena_chunk(fwd, "chunk_main_arena (fwd)");
                     }
                     if raw == fwd.head() {

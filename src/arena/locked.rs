@@ -107,12 +107,13 @@ pub unsafe fn owns_chunk_start(p: Chunk) -> bool {
 pub struct Locked {
     pub(super) av: *mut Arena,
     hold: Hold,
-    /// Where most of the arena's chunks lie, for `check_link`'s first
-    /// compare: the main arena's span, or the heap of a thread arena's top.
-    /// Refreshed when the arena grows or shrinks.
-    pub(super) span_lo: core::cell::Cell<usize>,
-    pub(super) span_len: core::cell::Cell<usize>,
 }
+// Two words, so that `Option<Locked>` comes back in registers. A bigger
+// guard came back through the stack, and reading it there (a 16-byte load
+// of fields stored 8 bytes at a time: no store forwarding) waited for every
+// store before it to reach the cache: after a program wrote a block's pages,
+// hundreds of cycles per call (`bench/workloads/medium`, 1.48 x glibc's time).
+const _: () = assert!(core::mem::size_of::<Option<Locked>>() == 16);
 
 /// How a `Locked` holds its arena, and so what dropping it undoes.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -200,7 +201,6 @@ pub unsafe fn held(av: *mut Arena, hold: Hold) -> Locked {
     if unsafe { (*av).bins[0].is_null() } {
         locked.init();
     }
-    locked.refresh_span();
     locked
 }
 
@@ -218,7 +218,6 @@ unsafe fn take_remote_frees(av: *mut Arena) {
     if unsafe { (*av).bins[0].is_null() } {
         guard.init();
     }
-    guard.refresh_span();
     guard.take_remote_frees();
 }
 
@@ -270,17 +269,15 @@ pub unsafe fn create_in_heap(h: *mut HeapInfo) -> *mut Arena {
 
 impl Locked {
     pub(super) fn new(av: *mut Arena, hold: Hold) -> Locked {
-        Locked {
-            av,
-            hold,
-            span_lo: core::cell::Cell::new(0),
-            span_len: core::cell::Cell::new(0),
-        }
+        Locked { av, hold }
     }
 
-    /// Recomputes the span `check_link` tries first.
-    pub(super) fn refresh_span(&self) {
-        let (lo, len) = if self.is_main() {
+    /// Where most of the arena's chunks lie, for `check_link`'s first
+    /// compare: the main arena's span, or the heap of a thread arena's top
+    /// (its start and length).
+    #[inline(always)]
+    pub(super) fn span(&self) -> (usize, usize) {
+        if self.is_main() {
             let lo = MAIN_LO.load(Relaxed);
             (lo, MAIN_HI.load(Relaxed).wrapping_sub(lo))
         } else {
@@ -288,9 +285,7 @@ impl Locked {
             // SAFETY: the lock is held; a thread arena's top lies in one of
             // its heaps, whose header is read-write.
             (h as usize, unsafe { (*h).size })
-        };
-        self.span_lo.set(lo);
-        self.span_len.set(len);
+        }
     }
 
     pub fn arena(&self) -> *mut Arena {

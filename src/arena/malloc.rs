@@ -283,10 +283,11 @@ impl Locked {
             }
             // Walk up from the smallest size.
             let mut victim = largest.bk_nextsize();
-            self.check_link(victim, MALLOC_LINK_OUTSIDE);
+            let span = self.span();
+            self.check_link_in(span, victim, MALLOC_LINK_OUTSIDE);
             while victim.size() < nb {
                 victim = victim.bk_nextsize();
-                self.check_link(victim, MALLOC_LINK_OUTSIDE);
+                self.check_link_in(span, victim, MALLOC_LINK_OUTSIDE);
             }
             // Prefer a chunk that is not on the nextsize list: cheaper unlink.
             if victim != bin.bk() && victim.size() == victim.fd().size() {
@@ -359,6 +360,7 @@ impl Locked {
     /// Unlinks free chunk `victim` and hands out `nb` bytes of it; a
     /// remainder big enough to be a chunk goes to the unsorted bin (and
     /// becomes the last remainder when `remember` is set).
+    #[inline(always)]
     fn carve(&self, victim: Chunk, nb: usize, remember: bool, corrupt_msg: &str) -> *mut u8 {
         // SAFETY: `victim` is a free chunk found in one of this arena's bins.
         let size = unsafe { victim.size() };

@@ -19,12 +19,6 @@ impl Locked {
     /// entirely free (never the arena's first), then give back the top's
     /// pages beyond `pad` if top passed the trim threshold.
     pub(super) fn heap_trim(&self, pad: usize) -> bool {
-        let trimmed = self.heap_trim_now(pad);
-        self.refresh_span();
-        trimmed
-    }
-
-    fn heap_trim_now(&self, pad: usize) -> bool {
         let mut top = self.top();
         // SAFETY: the lock is held; heaps are found by masking top and by
         // `prev` links this arena wrote; the fencepost is checked before the
@@ -58,6 +52,9 @@ impl Locked {
                 ));
                 heap::delete_heap(h);
                 h = prev_heap;
+                // Top into the heap that stays before anything else runs:
+                // `check_link` (in `unlink`) finds the arena's span from it.
+                self.set_top(p);
                 if !p.prev_inuse() {
                     p = p.minus(p.prev_size());
                     self.unlink(p);
