@@ -16,7 +16,8 @@
 //! As in the tcache, a cached chunk is still in use to its arena (not
 //! coalesced, not binned), its first user word links it (safe-linked) and
 //! its second holds the tcache key, so that a second free of it is caught.
-//! The cache lives right after the thread's `Tcache`, in the same chunk.
+//! The cache lives right after the thread's `Tcache`, in the same chunk,
+//! and the thread's batch of remote frees (`remote::Batch`) after it.
 //! It keeps only chunks of the thread's own arena (the caller decides:
 //! `thread::alloc`): a chunk of another arena would pin memory there that
 //! this thread never allocates from.
@@ -25,6 +26,7 @@
 
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
+use super::remote::Batch;
 use super::tcache::Tcache;
 use crate::chunk::safelink::{key, protect};
 use crate::chunk::{Chunk, MINSIZE, is_aligned};
@@ -60,6 +62,17 @@ pub struct LargeCache {
 pub unsafe fn of(tc: *mut Tcache) -> *mut LargeCache {
     // SAFETY: forwarded from the caller: the chunk holds both.
     unsafe { tc.add(1).cast() }
+}
+
+/// The thread's batch of remote frees (`remote::Batch`), right after its
+/// large cache in the same chunk.
+///
+/// # Safety
+/// As for `of`.
+#[inline]
+pub unsafe fn batch_of(tc: *mut Tcache) -> *mut Batch {
+    // SAFETY: forwarded from the caller: the chunk holds all three.
+    unsafe { of(tc).add(1).cast() }
 }
 
 /// The class of a chunk size in MIN_CHUNK..=MAX_CHUNK.

@@ -12,6 +12,11 @@
 //! heap's `heap_info`, right before the arena; the main arena's is a static.
 //! (glibc pushes fastbin-sized chunks onto another arena's fastbin without
 //! its lock; that stays as glibc has it: `free::free_fast_unlocked`.)
+//!
+//! The `fast` profile batches: a thread's frees of small chunks of another
+//! arena gather in its `Batch` (no atomic operation, no look at the lock)
+//! and go onto that arena's list in one compare-and-swap, 64 at a time or
+//! when a chunk of a different arena comes.
 
 use core::ptr::null_mut;
 use core::sync::atomic::AtomicPtr;
@@ -60,6 +65,116 @@ pub unsafe fn hand_over(av: *mut Arena, p: Chunk) {
             Ok(_) => return,
             Err(now) => first = now,
         }
+    }
+}
+
+/// Whether arena `av` has frees waiting (read without its lock: a hint).
+///
+/// # Safety
+/// `av` must point to a live arena.
+#[inline]
+pub unsafe fn pending(av: *mut Arena) -> bool {
+    // SAFETY: forwarded from the caller.
+    REMOTE_FREES_SEEN.load(Relaxed) && unsafe { !head(av).load(Relaxed).is_null() }
+}
+
+/// Takes arena `av`'s whole list of waiting frees, newest first (follow it
+/// with `next_taken`), for a thread of that arena to use as it sees fit
+/// (the fast profile fills its tcache from it); what it cannot use it
+/// hands back with a `Batch`.
+///
+/// # Safety
+/// `av` must point to a live arena; every chunk taken is an in-use chunk
+/// of it, given up by its user, that the caller must dispose of.
+pub unsafe fn take_all(av: *mut Arena) -> *mut u8 {
+    // SAFETY: forwarded from the caller.
+    unsafe { head(av).swap(null_mut(), Acquire) }
+}
+
+/// The chunk after `mem` on a list from `take_all`.
+///
+/// # Safety
+/// `mem` is on such a list, not yet disposed of.
+pub unsafe fn next_taken(mem: *mut u8) -> *mut u8 {
+    let slot = mem.cast::<usize>();
+    // SAFETY: a listed chunk's first user word is its safe-linked link.
+    unsafe { protect(slot as usize, *slot) as *mut u8 }
+}
+
+/// Chunks of one arena given up by the owning thread of this batch, linked
+/// newest first as on the arena's list, waiting to be handed over together
+/// (the `fast` profile; it lives with the thread's caches).
+#[repr(C)]
+pub struct Batch {
+    arena: *mut Arena,
+    newest: *mut u8,
+    oldest: *mut u8,
+    count: usize,
+}
+
+/// Chunks a batch gathers before it is handed over.
+pub const BATCH_MAX: usize = 64;
+
+impl Batch {
+    pub const fn new() -> Batch {
+        Batch {
+            arena: null_mut(),
+            newest: null_mut(),
+            oldest: null_mut(),
+            count: 0,
+        }
+    }
+
+    /// Adds in-use chunk `p` of arena `av`, handing the batch over first if
+    /// it holds another arena's chunks, and after if it is full.
+    ///
+    /// # Safety
+    /// `av` is `p`'s arena; `p` is a heap chunk of at least MINSIZE bytes,
+    /// given up by its user.
+    pub unsafe fn add(&mut self, av: *mut Arena, p: Chunk) {
+        if self.count != 0 && self.arena != av {
+            // SAFETY: the batch holds chunks of `self.arena` only.
+            unsafe { self.hand_over() };
+        }
+        let slot = p.mem().cast::<usize>();
+        // SAFETY: the chunk's first user word is ours until it is freed.
+        unsafe { *slot = protect(slot as usize, self.newest as usize) };
+        if self.count == 0 {
+            self.oldest = p.mem();
+            self.arena = av;
+        }
+        self.newest = p.mem();
+        self.count += 1;
+        if self.count == BATCH_MAX {
+            // SAFETY: as above.
+            unsafe { self.hand_over() };
+        }
+    }
+
+    /// Puts the whole batch on its arena's list of pending frees at once.
+    ///
+    /// # Safety
+    /// The batch's chunks are in-use chunks of its live arena.
+    pub unsafe fn hand_over(&mut self) {
+        if self.count == 0 {
+            return;
+        }
+        if !REMOTE_FREES_SEEN.load(Relaxed) {
+            REMOTE_FREES_SEEN.store(true, Relaxed);
+        }
+        // SAFETY: forwarded from the caller.
+        let head = unsafe { head(self.arena) };
+        let slot = self.oldest.cast::<usize>();
+        let mut first = head.load(Relaxed);
+        loop {
+            // SAFETY: the oldest chunk's link is ours until the push lands.
+            unsafe { *slot = protect(slot as usize, first as usize) };
+            match head.compare_exchange_weak(first, self.newest, Release, Relaxed) {
+                Ok(_) => break,
+                Err(now) => first = now,
+            }
+        }
+        *self = Batch::new();
     }
 }
 

@@ -235,9 +235,9 @@ pub fn malloc_info(options: i32, fp: *mut libc::FILE) -> i32 {
 /// free chunks, and the main arena its top beyond `pad`. 1 if anything was
 /// released.
 pub fn malloc_trim(pad: usize) -> i32 {
-    // The fast profile's large cache holds the caller's free chunks as in
-    // use: give them back first, so that they can be trimmed.
-    arenas::flush_large_cache();
+    // The fast profile's large cache and batch hold the caller's free
+    // chunks as in use: give them back first, so that they can be trimmed.
+    arenas::flush_fast_caches();
     let mut released = false;
     arenas::for_each_arena(|a| {
         // SAFETY: arenas live for the whole process.

@@ -38,8 +38,57 @@ pub fn malloc(n: usize) -> Result<NonNull<u8>, Errno> {
         {
             return Ok(NonNull::new_unchecked((*tc).get(idx)));
         }
-        if profile::fast() && !tc.is_null() && largecache::takes(nb) {
-            return from_large_cache(tc, nb);
+        if profile::fast() && !tc.is_null() {
+            if largecache::takes(nb) {
+                return from_large_cache(tc, nb);
+            }
+            let own = arenas::thread_arena();
+            if let Some(idx) = TcBin::of_size(nb)
+                && !own.is_null()
+                && own != TORN_DOWN
+                && arena::remote::pending(own)
+            {
+                return from_remote_frees(tc, own, idx, nb);
+            }
+        }
+    }
+    malloc_from_arena(nb)
+}
+
+/// The fast profile's tcache miss while other threads have handed frees
+/// over to the thread's arena (`arena::remote`): takes them all into the
+/// tcache, where they fit, without the arena's lock or any bin work (they
+/// are in-use chunks, as the tcache's are); the rest go back on the list,
+/// for the arena's next lock holder. Then serves the request.
+///
+/// # Safety
+/// `tc` is the calling thread's cache, made under the fast profile; `own`
+/// is its arena.
+#[inline(never)]
+unsafe fn from_remote_frees(
+    tc: *mut Tcache,
+    own: *mut arena::state::Arena,
+    idx: TcBin,
+    nb: usize,
+) -> Result<NonNull<u8>, Errno> {
+    // SAFETY: forwarded from the caller; every chunk on the list is an
+    // in-use chunk of `own` given up by its user (its size was checked when
+    // it was freed).
+    unsafe {
+        let mut rest = arena::remote::Batch::new();
+        let mut cur = arena::remote::take_all(own);
+        while !cur.is_null() {
+            let next = arena::remote::next_taken(cur);
+            let p = Chunk::from_mem(cur);
+            match TcBin::of_size(p.size()) {
+                Some(i) if (*tc).has_room(i) => (*tc).put(p, i),
+                _ => rest.add(own, p),
+            }
+            cur = next;
+        }
+        rest.hand_over();
+        if (*tc).count(idx) > 0 {
+            return Ok(NonNull::new_unchecked((*tc).get(idx)));
         }
     }
     malloc_from_arena(nb)
@@ -258,9 +307,10 @@ fn cache_made() -> *mut Tcache {
 #[cold]
 fn init_tcache(ts: *mut ThreadState) {
     crate::chunk::safelink::init_key();
-    // Under the fast profile the large cache follows the tcache.
+    // Under the fast profile the large cache and the batch of remote frees
+    // follow the tcache.
     let bytes = if profile::fast() {
-        size_of::<Tcache>() + size_of::<LargeCache>()
+        size_of::<Tcache>() + size_of::<LargeCache>() + size_of::<arena::remote::Batch>()
     } else {
         size_of::<Tcache>()
     };

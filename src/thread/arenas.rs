@@ -416,14 +416,18 @@ extern "C" fn thread_exit(_: *mut libc::c_void) {
 }
 
 /// Empties the calling thread's large cache (the fast profile's) into the
-/// arenas, before `malloc_trim`.
-pub fn flush_large_cache() {
+/// arenas and hands over its batch of remote frees, before `malloc_trim`.
+pub fn flush_fast_caches() {
     // SAFETY: the thread's own state.
     let tc = unsafe { (*tls::thread_state()).tcache };
     if profile::fast() && !tc.is_null() {
-        // SAFETY: the thread's own cache, made under the fast profile; every
-        // cached chunk is an in-use heap chunk given up by its user.
-        unsafe { (*largecache::of(tc)).drain(|p| free_or_defer(p)) };
+        // SAFETY: the thread's own caches, made under the fast profile; every
+        // cached or batched chunk is an in-use heap chunk given up by its
+        // user (the large cache holds none that would be batched).
+        unsafe {
+            (*largecache::of(tc)).drain(|p| free_or_defer(p));
+            (*largecache::batch_of(tc)).hand_over();
+        }
     }
 }
 
@@ -440,6 +444,7 @@ fn flush_tcache() {
         }
         if profile::fast() {
             (*largecache::of(tc)).drain(|p| free_or_defer(p));
+            (*largecache::batch_of(tc)).hand_over();
         }
         // Off the registry before the cache goes: a dump must not read it.
         tls::registry::leave();
@@ -491,11 +496,24 @@ unsafe fn free_unless_forking(p: Chunk) -> bool {
     let Some(owner) = (unsafe { arena_for_chunk(p) }) else {
         crate::os::printerr::malloc_printerr("free(): invalid pointer");
     };
+    // SAFETY: as above; the size was checked by the caller.
+    let size = unsafe { p.size() };
+    // The fast profile gathers small chunks of other arenas in a batch,
+    // handed over in one push (`arena::remote`).
+    if profile::fast() && size < largecache::MIN_CHUNK && owner != thread_arena() {
+        // SAFETY: the thread's own state.
+        let tc = unsafe { (*tls::thread_state()).tcache };
+        if !tc.is_null() && !sys::single_threaded() {
+            // SAFETY: the thread's own caches, made under the fast profile;
+            // `p` is `owner`'s, in use, given up by its user.
+            unsafe { (*largecache::batch_of(tc)).add(owner, p) };
+            return true;
+        }
+    }
     // glibc's fastbin free in a process with threads takes no lock: the
     // chunk is pushed with compare-and-swap (see `lock_free_pushes`).
     // SAFETY: as above; the size was checked by the caller.
     unsafe {
-        let size = p.size();
         if size <= crate::config::tunables::max_fast()
             && crate::arena::free::lock_free_pushes()
             && crate::arena::free::free_fast_unlocked(owner, p, size)
