@@ -39,17 +39,32 @@ pub fn malloc(n: usize) -> Result<NonNull<u8>, Errno> {
             return Ok(NonNull::new_unchecked((*tc).get(idx)));
         }
         if profile::fast() && !tc.is_null() {
-            if largecache::takes(nb) {
-                return from_large_cache(tc, nb);
-            }
-            let own = arenas::thread_arena();
-            if let Some(idx) = TcBin::of_size(nb)
-                && !own.is_null()
-                && own != TORN_DOWN
-                && arena::remote::pending(own)
-            {
-                return from_remote_frees(tc, own, idx, nb);
-            }
+            return fast_miss(tc, nb);
+        }
+    }
+    malloc_from_arena(nb)
+}
+
+/// The fast profile's malloc past the tcache: the large cache, or the
+/// frees other threads handed over, else the arena. Out of line, so that
+/// the tcache's path above stays short.
+///
+/// # Safety
+/// `tc` is the calling thread's cache, made under the fast profile.
+#[inline(never)]
+unsafe fn fast_miss(tc: *mut Tcache, nb: usize) -> Result<NonNull<u8>, Errno> {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        if largecache::takes(nb) {
+            return from_large_cache(tc, nb);
+        }
+        let own = arenas::thread_arena();
+        if let Some(idx) = TcBin::of_size(nb)
+            && !own.is_null()
+            && own != TORN_DOWN
+            && arena::remote::pending(own)
+        {
+            return from_remote_frees(tc, own, idx, nb);
         }
     }
     malloc_from_arena(nb)
