@@ -143,7 +143,11 @@ impl Locked {
                 if !self.is_main() {
                     // Even a small top may mean a whole heap can go.
                     self.heap_trim(MP.top_pad.load(Relaxed));
-                } else if self.top().size() >= MP.trim_threshold.load(Relaxed) {
+                } else if self.top().size() >= MP.trim_threshold.load(Relaxed)
+                    && (!profile::fast()
+                        || MP.no_dyn_threshold.load(Relaxed) != 0
+                        || super::trim::main_trim_due())
+                {
                     self.systrim(MP.top_pad.load(Relaxed));
                 }
             }

@@ -13,6 +13,7 @@ use super::mmapped;
 use super::state::NONCONTIGUOUS_BIT;
 use super::tcache::Tcache;
 use crate::chunk::*;
+use crate::config::profile;
 use crate::config::tunables::{self, MP};
 use crate::os::printerr::{assertion_failed, malloc_printerr};
 use crate::os::sys;
@@ -88,6 +89,9 @@ impl Locked {
     /// while the break is ours to move, else with a mapping of at least
     /// 1 MiB (the arena is then non-contiguous for good).
     fn grow_main(&self, nb: usize, tc: *mut Tcache) {
+        if profile::fast() {
+            super::trim::main_grew();
+        }
         let page = sys::page_size();
         let old_top = self.top();
         // SAFETY: top is this arena's (or the fake initial top, size 0).

@@ -2,7 +2,14 @@
 //! trim threshold (glibc's `systrim`); a thread arena unmaps heaps that
 //! became entirely free and shrinks the last one (`heap_trim`); and
 //! `malloc_trim` releases the free pages inside every bin as well.
+//!
+//! The `fast` profile gives the main heap's top back only once the heap has
+//! not grown for `FAST_TRIM_DELAY_NS`: a program that frees and allocates
+//! big blocks in turn would otherwise lower and raise the break again and
+//! again, every page it gets back costing a fault. (`malloc_trim` trims at
+//! once, as in every profile, and so does a trim threshold the program set.)
 
+use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::heap;
@@ -13,6 +20,24 @@ use crate::config::tunables::MP;
 use crate::os::printerr::assertion_failed;
 use crate::os::sys;
 use crate::os::text::trace;
+
+/// How long the main heap must not have grown before the `fast` profile
+/// trims its top.
+pub const FAST_TRIM_DELAY_NS: u64 = 1_000_000_000;
+
+/// When the main heap last grew (the monotonic clock, ns), for the `fast`
+/// profile's delayed trim.
+static MAIN_GREW_AT: AtomicU64 = AtomicU64::new(0);
+
+/// The main heap grew now (`fast` profile).
+pub(super) fn main_grew() {
+    MAIN_GREW_AT.store(sys::monotonic_ns(), Relaxed);
+}
+
+/// Whether the `fast` profile may trim the main heap's top now.
+pub(super) fn main_trim_due() -> bool {
+    sys::monotonic_ns().wrapping_sub(MAIN_GREW_AT.load(Relaxed)) >= FAST_TRIM_DELAY_NS
+}
 
 impl Locked {
     /// After a big free in a thread arena: unmap heaps that have become
