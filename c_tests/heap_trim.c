@@ -1,3 +1,5 @@
+// Not under the fast profile: it checks that a free trims at once (the
+// fast profile waits until the heap has not grown for a second: trim_delay).
 /* heap_trim: when a free leaves the top chunk bigger than the trim threshold
  * (128 KiB), the main arena gives memory back to the kernel by lowering the
  * program break, keeping the top pad. Guards against a heap that only grows,
