@@ -13,6 +13,10 @@
 //! (glibc pushes fastbin-sized chunks onto another arena's fastbin without
 //! its lock; that stays as glibc has it: `free::free_fast_unlocked`.)
 //!
+//! A thread whose tcache has no chunk for a request takes its arena's
+//! whole list into the tcache where the bins have room (`take_all`), with
+//! no lock; the rest go back on the list.
+//!
 //! The `fast` profile batches: a thread's frees of small chunks of another
 //! arena gather in its `Batch` (no atomic operation, no look at the lock)
 //! and go onto that arena's list in one compare-and-swap, 64 at a time or
@@ -66,6 +70,13 @@ pub unsafe fn hand_over(av: *mut Arena, p: Chunk) {
             Err(now) => first = now,
         }
     }
+}
+
+/// Whether any free was ever handed over (then lock takers and tcache
+/// misses look for waiting frees).
+#[inline]
+pub fn ever_handed_over() -> bool {
+    REMOTE_FREES_SEEN.load(Relaxed)
 }
 
 /// Whether arena `av` has frees waiting (read without its lock: a hint).

@@ -38,24 +38,25 @@ pub fn malloc(n: usize) -> Result<NonNull<u8>, Errno> {
         {
             return Ok(NonNull::new_unchecked((*tc).get(idx)));
         }
-        if profile::fast() && !tc.is_null() {
-            return fast_miss(tc, nb);
+        if !tc.is_null() && (profile::fast() || arena::remote::ever_handed_over()) {
+            return past_tcache(tc, nb);
         }
     }
     malloc_from_arena(nb)
 }
 
-/// The fast profile's malloc past the tcache: the large cache, or the
-/// frees other threads handed over, else the arena. Out of line, so that
-/// the tcache's path above stays short.
+/// malloc past the tcache for a thread with one: the fast profile's large
+/// cache, or the frees other threads handed over to the thread's arena
+/// (in any profile: they fill the tcache without the arena's lock), else
+/// the arena. Out of line, so that the tcache's path above stays short.
 ///
 /// # Safety
-/// `tc` is the calling thread's cache, made under the fast profile.
+/// `tc` is the calling thread's cache.
 #[inline(never)]
-unsafe fn fast_miss(tc: *mut Tcache, nb: usize) -> Result<NonNull<u8>, Errno> {
+unsafe fn past_tcache(tc: *mut Tcache, nb: usize) -> Result<NonNull<u8>, Errno> {
     // SAFETY: forwarded from the caller.
     unsafe {
-        if largecache::takes(nb) {
+        if profile::fast() && largecache::takes(nb) {
             return from_large_cache(tc, nb);
         }
         let own = arenas::thread_arena();
@@ -70,15 +71,15 @@ unsafe fn fast_miss(tc: *mut Tcache, nb: usize) -> Result<NonNull<u8>, Errno> {
     malloc_from_arena(nb)
 }
 
-/// The fast profile's tcache miss while other threads have handed frees
-/// over to the thread's arena (`arena::remote`): takes them all into the
-/// tcache, where they fit, without the arena's lock or any bin work (they
-/// are in-use chunks, as the tcache's are); the rest go back on the list,
-/// for the arena's next lock holder. Then serves the request.
+/// A tcache miss while other threads have handed frees over to the
+/// thread's arena (`arena::remote`): takes them all into the tcache, where
+/// they fit, without the arena's lock or any bin work (they are in-use
+/// chunks, as the tcache's are); the rest go back on the list, for the
+/// arena's next lock holder. Then serves the request. (The frees come from
+/// other threads, so this changes nothing in a single-threaded program.)
 ///
 /// # Safety
-/// `tc` is the calling thread's cache, made under the fast profile; `own`
-/// is its arena.
+/// `tc` is the calling thread's cache; `own` is its arena.
 #[inline(never)]
 unsafe fn from_remote_frees(
     tc: *mut Tcache,
