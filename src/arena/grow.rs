@@ -32,7 +32,7 @@ impl Locked {
     #[cold]
     pub(super) fn sysmalloc(&self, nb: usize, tc: *mut Tcache) -> *mut u8 {
         let try_mmap = nb >= tunables::mmap_threshold();
-        if try_mmap && let Some(p) = mmapped::map_chunk(nb) {
+        if try_mmap && let Some(p) = mmapped::map_chunk(nb, !self.zeroed_wanted()) {
             return self.hand_out(p, nb);
         }
         self.assert_top_sane();
@@ -40,7 +40,7 @@ impl Locked {
             self.grow_main(nb, tc);
         } else if !self.grow_thread_heap(nb, tc)
             && !try_mmap
-            && let Some(p) = mmapped::map_chunk(nb)
+            && let Some(p) = mmapped::map_chunk(nb, !self.zeroed_wanted())
         {
             // The heap is full and no new one can be made: a mapping of its
             // own may still be possible.

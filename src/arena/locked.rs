@@ -107,6 +107,8 @@ pub unsafe fn owns_chunk_start(p: Chunk) -> bool {
 pub struct Locked {
     pub(super) av: *mut Arena,
     hold: Hold,
+    /// A calloc under way: a mapping made for it must be a new one (zero).
+    pub(super) zeroed: core::cell::Cell<bool>,
 }
 // Two words, so that `Option<Locked>` comes back in registers. A bigger
 // guard came back through the stack, and reading it there (a 16-byte load
@@ -269,7 +271,11 @@ pub unsafe fn create_in_heap(h: *mut HeapInfo) -> *mut Arena {
 
 impl Locked {
     pub(super) fn new(av: *mut Arena, hold: Hold) -> Locked {
-        Locked { av, hold }
+        Locked {
+            av,
+            hold,
+            zeroed: core::cell::Cell::new(false),
+        }
     }
 
     /// Where most of the arena's chunks lie, for `check_link`'s first
@@ -286,6 +292,12 @@ impl Locked {
             // its heaps, whose header is read-write.
             (h as usize, unsafe { (*h).size })
         }
+    }
+
+    /// Whether the request under way is a calloc's (see `zeroed`).
+    #[inline]
+    pub(super) fn zeroed_wanted(&self) -> bool {
+        self.zeroed.get()
     }
 
     pub fn arena(&self) -> *mut Arena {

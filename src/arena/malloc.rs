@@ -407,7 +407,9 @@ impl Locked {
         } else {
             old_top_size = usize::MAX;
         }
+        self.zeroed.set(true);
         let mem = self.malloc(nb, tc);
+        self.zeroed.set(false);
         if mem.is_null() {
             return (mem, 0);
         }

@@ -6,6 +6,10 @@
 //! Unlike glibc, every such mapping is recorded (`registry`): `free` and
 //! `realloc` of an mmap'd chunk whose mapping we did not make abort instead
 //! of unmapping someone else's memory, and the heap dump lists them all.
+//!
+//! The `fast` profile keeps freed mappings for a while (`cache`) and hands
+//! one out again for a request it fits, saving the system calls and the
+//! page faults of a new mapping.
 
 use crate::chunk::{Chunk, IS_MMAPPED, MALLOC_ALIGNMENT, SIZE_SZ, align_up};
 use crate::config::profile;
@@ -16,10 +20,18 @@ use crate::os::text::trace;
 use core::sync::atomic::Ordering::Relaxed;
 
 /// Maps a chunk of at least `nb` bytes (a chunk size), or `None` when the
-/// kernel refuses or `n_mmaps_max` is reached.
-pub fn map_chunk(nb: usize) -> Option<Chunk> {
+/// kernel refuses or `n_mmaps_max` is reached. With `may_reuse` (not for
+/// calloc, which counts on a new mapping's zeros) the fast profile's cache
+/// may give a mapping back instead.
+pub fn map_chunk(nb: usize, may_reuse: bool) -> Option<Chunk> {
     if MP.n_mmaps.load(Relaxed) >= MP.n_mmaps_max.load(Relaxed) {
         return None;
+    }
+    if may_reuse
+        && profile::fast()
+        && let Some(p) = reuse_cached(nb)
+    {
+        return Some(p);
     }
     map_recorded(
         nb,
@@ -41,7 +53,10 @@ fn map_recorded(
     record: fn(usize, usize) -> bool,
 ) -> Option<Chunk> {
     let extra = if align > MALLOC_ALIGNMENT { align } else { 0 };
-    let len = align_up(nb.checked_add(SIZE_SZ + extra)?, sys::page_size());
+    let mut len = align_up(nb.checked_add(SIZE_SZ + extra)?, sys::page_size());
+    if profile::fast() {
+        len = cache::rounded(len);
+    }
     trace(format_args!(
         "mmap {len:#x}  a chunk of its own for a {nb}-byte chunk ({why})"
     ));
@@ -57,6 +72,28 @@ fn map_recorded(
     unsafe {
         p.set_prev_size(gap);
         p.set_head((len - gap) | IS_MMAPPED);
+    }
+    tunables::note_mmap(len);
+    Some(p)
+}
+
+/// A cached mapping for a chunk of `nb` bytes, recorded again, or `None`.
+fn reuse_cached(nb: usize) -> Option<Chunk> {
+    let len = cache::rounded(align_up(nb.checked_add(SIZE_SZ)?, sys::page_size()));
+    let (start, len) = cache::take(len)?;
+    if !registry::insert(start, len) {
+        // SAFETY: the mapping was the cache's, now no one's.
+        unsafe { sys::unmap(start as *mut u8, len) };
+        return None;
+    }
+    trace(format_args!(
+        "reuse {start:#x} {len:#x}  a cached mapping for a {nb}-byte chunk"
+    ));
+    let p = Chunk::first_aligned_at(start, MALLOC_ALIGNMENT);
+    // SAFETY: the header lies inside the mapping, ours again.
+    unsafe {
+        p.set_prev_size(0);
+        p.set_head(len | IS_MMAPPED);
     }
     tunables::note_mmap(len);
     Some(p)
@@ -144,9 +181,19 @@ pub unsafe fn unmap_chunk(p: Chunk) -> Result<bool, Busy> {
         misuse("munmap_chunk(): invalid pointer");
         return Ok(false);
     }
-    if !registry::take(start, len)? && !unmap_unrecorded_as_glibc(start, len) {
-        misuse("munmap_chunk(): invalid pointer");
-        return Ok(false);
+    if !registry::take(start, len)? {
+        // A second free of a chunk whose mapping the cache keeps must not
+        // unmap it under the cache.
+        if cache::holds(start) || !unmap_unrecorded_as_glibc(start, len) {
+            misuse("munmap_chunk(): invalid pointer");
+            return Ok(false);
+        }
+    } else if profile::fast() && cache::put(start, len) {
+        trace(format_args!(
+            "cache {start:#x} {len:#x}  free of an mmap'd chunk, mapping kept"
+        ));
+        tunables::note_munmap(len);
+        return Ok(true);
     }
     trace(format_args!(
         "munmap {start:#x} {len:#x}  free of an mmap'd chunk"
@@ -225,6 +272,165 @@ pub fn map_chunk_unlocked(nb: usize, align: usize) -> Option<Chunk> {
 /// under it). The first 1024 slots are static
 /// (zero pages until used, and no system call); beyond three quarters full
 /// the table moves to a bigger mapping of its own.
+/// The `fast` profile's cache of freed mappings: at most `SLOTS` of them,
+/// `MAX_BYTES` in all, each given back to the kernel once it has waited
+/// `MAX_AGE_NS` (seen at the cache's next use) or at `malloc_trim`. A
+/// request takes a mapping at least as long as it needs and at most a
+/// quarter longer. The cache's lock is only ever tried: a thread that finds
+/// it taken maps or unmaps as if there were no cache (so a fork cannot
+/// leave anyone waiting for it either).
+pub mod cache {
+    use crate::os::lock::Lock;
+    use crate::os::sys;
+    use core::cell::UnsafeCell;
+
+    const SLOTS: usize = 8;
+    /// Most bytes of mappings kept.
+    pub const MAX_BYTES: usize = 64 << 20;
+    /// How long a mapping is kept.
+    pub const MAX_AGE_NS: u64 = 1_000_000_000;
+
+    #[derive(Clone, Copy)]
+    struct Slot {
+        start: usize,
+        len: usize,
+        freed_at: u64,
+    }
+
+    struct Cache {
+        slots: [Slot; SLOTS],
+        bytes: usize,
+    }
+
+    struct Shared {
+        lock: Lock,
+        cache: UnsafeCell<Cache>,
+    }
+
+    // SAFETY: `cache` is touched only with `lock` held.
+    unsafe impl Sync for Shared {}
+
+    const NONE: Slot = Slot {
+        start: 0,
+        len: 0,
+        freed_at: 0,
+    };
+
+    static SHARED: Shared = Shared {
+        lock: Lock::new(),
+        cache: UnsafeCell::new(Cache {
+            slots: [NONE; SLOTS],
+            bytes: 0,
+        }),
+    };
+
+    /// Runs `f` on the cache if its lock is free (`None` if not).
+    fn with<R>(f: impl FnOnce(&mut Cache) -> R) -> Option<R> {
+        if !SHARED.lock.try_lock() {
+            return None;
+        }
+        // SAFETY: the lock is held.
+        let r = f(unsafe { &mut *SHARED.cache.get() });
+        SHARED.lock.unlock();
+        Some(r)
+    }
+
+    impl Cache {
+        /// Unmaps the slots freed before `now - MAX_AGE_NS` (all with
+        /// `now` = u64::MAX).
+        fn expire(&mut self, now: u64) {
+            for s in self.slots.iter_mut() {
+                if s.len != 0 && now.saturating_sub(s.freed_at) >= MAX_AGE_NS {
+                    // SAFETY: the cache owned this mapping; no one uses it.
+                    unsafe { sys::unmap(s.start as *mut u8, s.len) };
+                    self.bytes -= s.len;
+                    *s = NONE;
+                }
+            }
+        }
+    }
+
+    /// The length the fast profile maps for `len` bytes (page-aligned):
+    /// rounded up to an eighth of its highest power of two, so that
+    /// requests of nearly the same size map, and reuse, the same length.
+    /// At most an eighth more address space (pages never touched cost no
+    /// memory).
+    pub fn rounded(len: usize) -> usize {
+        let eighth = (1usize << (usize::BITS - 1 - len.leading_zeros())) / 8;
+        if eighth <= sys::page_size() {
+            len
+        } else {
+            len.next_multiple_of(eighth)
+        }
+    }
+
+    /// Keeps the freed mapping `start`, `len` bytes (out of the registry
+    /// already), giving the oldest kept ones back to make room; false when
+    /// it cannot be kept (the caller unmaps it).
+    pub fn put(start: usize, len: usize) -> bool {
+        if len > MAX_BYTES {
+            return false;
+        }
+        let now = sys::monotonic_ns();
+        with(|c| {
+            c.expire(now);
+            while c.bytes + len > MAX_BYTES || c.slots.iter().all(|s| s.len != 0) {
+                let Some(old) = c
+                    .slots
+                    .iter_mut()
+                    .filter(|s| s.len != 0)
+                    .min_by_key(|s| s.freed_at)
+                else {
+                    return false;
+                };
+                // SAFETY: the cache owned this mapping; no one uses it.
+                unsafe { sys::unmap(old.start as *mut u8, old.len) };
+                c.bytes -= old.len;
+                *old = NONE;
+            }
+            let Some(s) = c.slots.iter_mut().find(|s| s.len == 0) else {
+                return false;
+            };
+            *s = Slot {
+                start,
+                len,
+                freed_at: now,
+            };
+            c.bytes += len;
+            true
+        })
+        .unwrap_or(false)
+    }
+
+    /// Takes the shortest kept mapping of `len` to `len` + a quarter bytes.
+    pub fn take(len: usize) -> Option<(usize, usize)> {
+        let now = sys::monotonic_ns();
+        with(|c| {
+            c.expire(now);
+            let best = c
+                .slots
+                .iter_mut()
+                .filter(|s| s.len >= len && s.len - len <= len / 4)
+                .min_by_key(|s| s.len)?;
+            let got = (best.start, best.len);
+            c.bytes -= best.len;
+            *best = NONE;
+            Some(got)
+        })
+        .flatten()
+    }
+
+    /// Whether the cache keeps a mapping that starts at `start`.
+    pub fn holds(start: usize) -> bool {
+        with(|c| c.slots.iter().any(|s| s.len != 0 && s.start == start)).unwrap_or(false)
+    }
+
+    /// Gives every kept mapping back (`malloc_trim`).
+    pub fn flush() {
+        with(|c| c.expire(u64::MAX));
+    }
+}
+
 pub mod registry {
     use super::Busy;
     use crate::os::lock::{Got, Lock};

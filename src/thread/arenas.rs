@@ -416,8 +416,12 @@ extern "C" fn thread_exit(_: *mut libc::c_void) {
 }
 
 /// Empties the calling thread's large cache (the fast profile's) into the
-/// arenas and hands over its batch of remote frees, before `malloc_trim`.
+/// arenas, hands over its batch of remote frees and unmaps the mappings
+/// the cache of freed mappings keeps, before `malloc_trim`.
 pub fn flush_fast_caches() {
+    if profile::fast() {
+        crate::arena::mmapped::cache::flush();
+    }
     // SAFETY: the thread's own state.
     let tc = unsafe { (*tls::thread_state()).tcache };
     if profile::fast() && !tc.is_null() {
