@@ -30,7 +30,8 @@ use super::heap;
 use super::locked::Locked;
 use super::state::{Arena, REMOTE_FREES_SEEN, main_arena};
 use crate::chunk::Chunk;
-use crate::chunk::safelink::protect;
+use crate::chunk::safelink::{key, protect};
+use crate::os::printerr::misuse;
 
 static MAIN_PENDING: AtomicPtr<u8> = AtomicPtr::new(null_mut());
 
@@ -49,12 +50,41 @@ unsafe fn head<'a>(av: *mut Arena) -> &'a AtomicPtr<u8> {
     }
 }
 
+/// What a pending chunk's second user word holds while it waits: the
+/// tcache key, turned (so that neither cache takes it for one of its own).
+fn pending_mark() -> usize {
+    key().rotate_left(17) ^ 1
+}
+
+/// Marks `p` as waiting on a list; reports the misuse (false) if it is
+/// already: a second free of it would link it twice, and the list would
+/// become a cycle that whoever takes it goes round for ever.
+///
+/// # Safety
+/// `p` is a heap chunk of at least MINSIZE bytes, given up by its user.
+unsafe fn mark_pending(p: Chunk) -> bool {
+    let word = p.mem().cast::<usize>().wrapping_add(1);
+    // SAFETY: the chunk's second user word is ours until it is freed.
+    unsafe {
+        if *word == pending_mark() {
+            misuse("free(): double free detected in tcache 2");
+            return false;
+        }
+        *word = pending_mark();
+    }
+    true
+}
+
 /// Hands in-use chunk `p`, given up by its user, to arena `av`'s list of
 /// pending frees (its lock is held by another thread).
 ///
 /// # Safety
 /// `av` is `p`'s arena; `p` is a heap chunk of at least MINSIZE bytes.
 pub unsafe fn hand_over(av: *mut Arena, p: Chunk) {
+    // SAFETY: forwarded from the caller.
+    if unsafe { !mark_pending(p) } {
+        return;
+    }
     if !REMOTE_FREES_SEEN.load(Relaxed) {
         REMOTE_FREES_SEEN.store(true, Relaxed);
     }
@@ -143,6 +173,19 @@ impl Batch {
     /// `av` is `p`'s arena; `p` is a heap chunk of at least MINSIZE bytes,
     /// given up by its user.
     pub unsafe fn add(&mut self, av: *mut Arena, p: Chunk) {
+        // SAFETY: forwarded from the caller.
+        if unsafe { mark_pending(p) } {
+            // SAFETY: as above.
+            unsafe { self.add_taken(av, p) };
+        }
+    }
+
+    /// `add` for a chunk taken off a list (`take_all`), still marked as
+    /// waiting.
+    ///
+    /// # Safety
+    /// As for `add`.
+    pub unsafe fn add_taken(&mut self, av: *mut Arena, p: Chunk) {
         if self.count != 0 && self.arena != av {
             // SAFETY: the batch holds chunks of `self.arena` only.
             unsafe { self.hand_over() };
@@ -221,6 +264,9 @@ impl Locked {
             // chunk of this arena given up by its user.
             unsafe {
                 let next = *oldest.cast::<*mut u8>();
+                // No longer waiting: a fastbin keeps the second word as is,
+                // and a later hand-over of the block must not find the mark.
+                *oldest.cast::<usize>().add(1) = 0;
                 self.free_chunk(Chunk::from_mem(oldest));
                 oldest = next;
             }

@@ -98,7 +98,7 @@ unsafe fn from_remote_frees(
             let p = Chunk::from_mem(cur);
             match TcBin::of_size(p.size()) {
                 Some(i) if (*tc).has_room(i) => (*tc).put(p, i),
-                _ => rest.add(own, p),
+                _ => rest.add_taken(own, p),
             }
             cur = next;
         }
