@@ -9,7 +9,10 @@
  *    size (12 KiB more) reuses it, faulting fewer than 500 pages;
  *    malloc_trim(0) gives the kept mapping back (mincore fails).
  *  - every profile: a calloc after such a free reads all zero, and blocks
- *    keep their contents.
+ *    keep their contents; and with the address space limited to 48 MiB
+ *    more than in use, a 20 MiB block after a freed 40 MiB one is made
+ *    (the fast profile gives its kept mappings back when a request finds
+ *    no memory).
  * The profile is read from PTMALLOC_RS_PROFILE, as scripts/run-tests sets
  * it. */
 #define _GNU_SOURCE
@@ -21,6 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define TEST_NAME "mmap_cache"
@@ -46,6 +50,34 @@ static long write_pages(unsigned char *p, size_t n, unsigned char v) {
   long before = minflt();
   for (size_t i = 0; i < n; i += 4096) p[i] = v;
   return minflt() - before;
+}
+
+/* In a child: RLIMIT_AS = VmSize + 48 MiB; malloc and free 40 MiB, then
+ * malloc 20 MiB (too short to reuse the 40 MiB mapping). */
+static void limited(void) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f || fscanf(f, "%ld", &pages) != 1) _exit(2);
+    fclose(f);
+    struct rlimit rl = {(rlim_t)pages * 4096 + (48u << 20), (rlim_t)pages * 4096 + (48u << 20)};
+    if (setrlimit(RLIMIT_AS, &rl) != 0) _exit(2);
+    unsigned char *p = malloc(BIG);
+    if (!p) _exit(3);
+    write_pages(p, BIG, 5);
+    free(p);
+    unsigned char *q = malloc((size_t)20 << 20);
+    if (!q) _exit(4);
+    write_pages(q, (size_t)20 << 20, 6);
+    free(q);
+    _exit(0);
+  }
+  char why[128];
+  int rc = test_wait_child(pid, 30000, why, sizeof why);
+  if (rc == 3) FAIL("under the limit: malloc(40 MiB) failed");
+  else if (rc == 4) FAIL("under the limit: malloc(20 MiB) after freeing 40 MiB failed (kept mappings not given back)");
+  else if (rc != 0) FAIL("the limited child %s", why);
 }
 
 int main(void) {
@@ -94,6 +126,7 @@ int main(void) {
   free(d);
   malloc_trim(0);
   if (mapped(d_page)) FAIL("a freed 40 MiB block is still mapped after malloc_trim(0)");
+  limited();
   test_expect_reuse();
   return test_finish();
 }

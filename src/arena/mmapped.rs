@@ -273,8 +273,10 @@ pub fn map_chunk_unlocked(nb: usize, align: usize) -> Option<Chunk> {
 /// (zero pages until used, and no system call); beyond three quarters full
 /// the table moves to a bigger mapping of its own.
 /// The `fast` profile's cache of freed mappings: at most `SLOTS` of them,
-/// `MAX_BYTES` in all, each given back to the kernel once it has waited
-/// `MAX_AGE_NS` (seen at the cache's next use) or at `malloc_trim`. A
+/// of `MIN_LEN` bytes or more, `MAX_BYTES` in all, each given back to the
+/// kernel once it has waited `MAX_AGE_NS` (seen at the cache's next use),
+/// at `malloc_trim`, and when a request finds no memory (they count
+/// against the address-space limit). A
 /// request takes a mapping at least as long as it needs and at most a
 /// quarter longer. The cache's lock is only ever tried: a thread that finds
 /// it taken maps or unmaps as if there were no cache (so a fork cannot
@@ -287,6 +289,10 @@ pub mod cache {
     const SLOTS: usize = 8;
     /// Most bytes of mappings kept.
     pub const MAX_BYTES: usize = 64 << 20;
+    /// Shorter mappings are not kept (their system calls and faults cost
+    /// little), nor rounded below `ROUND_FROM`.
+    pub const MIN_LEN: usize = 1 << 20;
+    const ROUND_FROM: usize = 4 << 20;
     /// How long a mapping is kept.
     pub const MAX_AGE_NS: u64 = 1_000_000_000;
 
@@ -356,19 +362,18 @@ pub mod cache {
     /// At most an eighth more address space (pages never touched cost no
     /// memory).
     pub fn rounded(len: usize) -> usize {
-        let eighth = (1usize << (usize::BITS - 1 - len.leading_zeros())) / 8;
-        if eighth <= sys::page_size() {
-            len
-        } else {
-            len.next_multiple_of(eighth)
+        if len < ROUND_FROM {
+            return len;
         }
+        let eighth = (1usize << (usize::BITS - 1 - len.leading_zeros())) / 8;
+        len.next_multiple_of(eighth)
     }
 
     /// Keeps the freed mapping `start`, `len` bytes (out of the registry
     /// already), giving the oldest kept ones back to make room; false when
     /// it cannot be kept (the caller unmaps it).
     pub fn put(start: usize, len: usize) -> bool {
-        if len > MAX_BYTES {
+        if !(MIN_LEN..=MAX_BYTES).contains(&len) {
             return false;
         }
         let now = sys::monotonic_ns();
@@ -425,9 +430,15 @@ pub mod cache {
         with(|c| c.slots.iter().any(|s| s.len != 0 && s.start == start)).unwrap_or(false)
     }
 
-    /// Gives every kept mapping back (`malloc_trim`).
-    pub fn flush() {
-        with(|c| c.expire(u64::MAX));
+    /// Gives every kept mapping back (`malloc_trim`, or a request that
+    /// found no memory); whether there was any.
+    pub fn flush() -> bool {
+        with(|c| {
+            let had = c.bytes != 0;
+            c.expire(u64::MAX);
+            had
+        })
+        .unwrap_or(false)
     }
 }
 

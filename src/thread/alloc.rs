@@ -251,6 +251,21 @@ fn in_arena<T>(
     f: impl Fn(&Locked, *mut Tcache) -> T,
     missed: impl Fn(&T) -> bool,
 ) -> Option<T> {
+    let got = in_arena_once(tc, retry, &f, &missed)?;
+    // The fast profile's kept mappings count against the address-space
+    // limit: give them back and try again before saying there is no memory.
+    if missed(&got) && profile::fast() && mmapped::cache::flush() {
+        return in_arena_once(tc, retry, &f, &missed);
+    }
+    Some(got)
+}
+
+fn in_arena_once<T>(
+    tc: *mut Tcache,
+    retry: Retry,
+    f: &impl Fn(&Locked, *mut Tcache) -> T,
+    missed: &impl Fn(&T) -> bool,
+) -> Option<T> {
     let av = match retry {
         Retry::CacheInit => arenas::arena_get()?,
         _ => arenas::arena_for_request()?,

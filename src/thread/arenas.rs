@@ -420,7 +420,7 @@ extern "C" fn thread_exit(_: *mut libc::c_void) {
 /// the cache of freed mappings keeps, before `malloc_trim`.
 pub fn flush_fast_caches() {
     if profile::fast() {
-        crate::arena::mmapped::cache::flush();
+        let _ = crate::arena::mmapped::cache::flush();
     }
     // SAFETY: the thread's own state.
     let tc = unsafe { (*tls::thread_state()).tcache };
