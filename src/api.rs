@@ -38,6 +38,14 @@ fn to_c(r: Result<NonNull<u8>, alloc::Errno>) -> *mut c_void {
     }
 }
 
+/// `malloc` past the tcache.
+#[inline(never)]
+fn malloc_uncached(n: usize) -> *mut c_void {
+    let p = to_c(alloc::malloc_uncached(n));
+    verify::after("malloc");
+    p
+}
+
 /// Generates exported C functions.
 macro_rules! export {
     ($(
@@ -130,9 +138,12 @@ alias! {
 export! {
     /// Allocates `n` bytes.
     fn malloc (n: usize) -> *mut c_void {
-        let p = to_c(alloc::malloc(n));
-        verify::after("malloc");
-        p
+        // The tcache's path returns here; the rest is one jump away.
+        if let Some(p) = alloc::malloc_cached(n) {
+            verify::after("malloc");
+            return p.as_ptr().cast();
+        }
+        malloc_uncached(n)
     }
 
     /// Frees `p` (NULL is a no-op); errno is preserved.

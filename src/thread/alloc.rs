@@ -24,11 +24,21 @@ fn non_null(p: *mut u8) -> Result<NonNull<u8>, Errno> {
     NonNull::new(p).ok_or(libc::ENOMEM)
 }
 
-/// The fast path: a chunk of exactly the right size from the thread's
-/// tcache, with no lock; everything else goes to `malloc_from_arena`.
+/// malloc: `malloc_cached`, else `malloc_uncached`.
 #[inline]
 pub fn malloc(n: usize) -> Result<NonNull<u8>, Errno> {
-    let nb = checked_request2size(n).ok_or(libc::ENOMEM)?;
+    match malloc_cached(n) {
+        Some(p) => Ok(p),
+        None => malloc_uncached(n),
+    }
+}
+
+/// The fast path: a chunk of exactly the right size from the thread's
+/// tcache, with no lock; `None` for everything else. It returns in a
+/// register (a `Result` would come back through the stack).
+#[inline(always)]
+pub fn malloc_cached(n: usize) -> Option<NonNull<u8>> {
+    let nb = checked_request2size(n)?;
     // SAFETY: the thread's own state and cache, touched by no other thread.
     unsafe {
         let tc = (*tls::thread_state()).tcache;
@@ -36,13 +46,24 @@ pub fn malloc(n: usize) -> Result<NonNull<u8>, Errno> {
             && let Some(idx) = TcBin::of_size(nb)
             && (*tc).count(idx) > 0
         {
-            return Ok(NonNull::new_unchecked((*tc).get(idx)));
+            return Some(NonNull::new_unchecked((*tc).get(idx)));
         }
+    }
+    None
+}
+
+/// malloc past `malloc_cached`.
+#[inline(always)]
+pub fn malloc_uncached(n: usize) -> Result<NonNull<u8>, Errno> {
+    let nb = checked_request2size(n).ok_or(libc::ENOMEM)?;
+    // SAFETY: the thread's own state and cache, touched by no other thread.
+    unsafe {
+        let tc = (*tls::thread_state()).tcache;
         if !tc.is_null() && (profile::fast() || arena::remote::ever_handed_over()) {
             return past_tcache(tc, nb);
         }
     }
-    malloc_from_arena(nb)
+    malloc_from_arena_inline(nb)
 }
 
 /// malloc past the tcache for a thread with one: the fast profile's large
@@ -128,6 +149,13 @@ unsafe fn from_large_cache(tc: *mut Tcache, nb: usize) -> Result<NonNull<u8>, Er
 /// malloc without the tcache (made on the thread's first call).
 #[inline(never)]
 fn malloc_from_arena(nb: usize) -> Result<NonNull<u8>, Errno> {
+    malloc_from_arena_inline(nb)
+}
+
+/// `malloc_from_arena`, inlined into `malloc_uncached` (a call level less
+/// on the way to the bins).
+#[inline(always)]
+fn malloc_from_arena_inline(nb: usize) -> Result<NonNull<u8>, Errno> {
     let tc = cache_made();
     match in_arena(
         tc,
@@ -245,6 +273,7 @@ enum Retry {
 /// (`missed`), once more in another arena (as `retry` says); `None` when another thread's
 /// fork holds the arena to use (the caller goes around it: see the `lock`
 /// module). `f` gets the thread's cache `tc` to stash chunks into.
+#[inline(always)]
 fn in_arena<T>(
     tc: *mut Tcache,
     retry: Retry,
@@ -252,14 +281,31 @@ fn in_arena<T>(
     missed: impl Fn(&T) -> bool,
 ) -> Option<T> {
     let got = in_arena_once(tc, retry, &f, &missed)?;
-    // The fast profile's kept mappings count against the address-space
-    // limit: give them back and try again before saying there is no memory.
-    if missed(&got) && profile::fast() && mmapped::cache::flush() {
-        return in_arena_once(tc, retry, &f, &missed);
+    if missed(&got) && profile::fast() {
+        return again_after_flush(tc, retry, &f, &missed, got);
     }
     Some(got)
 }
 
+/// The fast profile's kept mappings count against the address-space
+/// limit: `in_arena` gives them back and tries once more before saying
+/// there is no memory (`got`, what the first try got).
+#[cold]
+#[inline(never)]
+fn again_after_flush<T>(
+    tc: *mut Tcache,
+    retry: Retry,
+    f: &impl Fn(&Locked, *mut Tcache) -> T,
+    missed: &impl Fn(&T) -> bool,
+    got: T,
+) -> Option<T> {
+    if mmapped::cache::flush() {
+        return in_arena_once(tc, retry, f, missed);
+    }
+    Some(got)
+}
+
+#[inline(always)]
 fn in_arena_once<T>(
     tc: *mut Tcache,
     retry: Retry,
