@@ -107,11 +107,11 @@ pub unsafe fn owns_chunk_start(p: Chunk) -> bool {
 pub struct Locked {
     pub(super) av: *mut Arena,
     hold: Hold,
-    /// A calloc under way: a mapping made for it must be a new one (zero).
-    pub(super) zeroed: core::cell::Cell<bool>,
 }
-// Two words, so that `Option<Locked>` comes back in registers. A bigger
-// guard came back through the stack, and reading it there (a 16-byte load
+// A pointer and a one-byte enum, so that `Option<Locked>` comes back in
+// registers (a third field, even a `Cell<bool>`, and it does not: the
+// size assertion below cannot tell). A bigger guard came back through the
+// stack, and reading it there (a 16-byte load
 // of fields stored 8 bytes at a time: no store forwarding) waited for every
 // store before it to reach the cache: after a program wrote a block's pages,
 // hundreds of cycles per call (`bench/workloads/medium`, 1.48 x glibc's time).
@@ -271,11 +271,7 @@ pub unsafe fn create_in_heap(h: *mut HeapInfo) -> *mut Arena {
 
 impl Locked {
     pub(super) fn new(av: *mut Arena, hold: Hold) -> Locked {
-        Locked {
-            av,
-            hold,
-            zeroed: core::cell::Cell::new(false),
-        }
+        Locked { av, hold }
     }
 
     /// Where most of the arena's chunks lie, for `check_link`'s first
@@ -294,10 +290,12 @@ impl Locked {
         }
     }
 
-    /// Whether the request under way is a calloc's (see `zeroed`).
+    /// Whether the request under way is a calloc's (see
+    /// `Arena::calloc_running`).
     #[inline]
     pub(super) fn zeroed_wanted(&self) -> bool {
-        self.zeroed.get()
+        // SAFETY: the lock is held.
+        unsafe { (*self.av).calloc_running != 0 }
     }
 
     pub fn arena(&self) -> *mut Arena {

@@ -407,9 +407,11 @@ impl Locked {
         } else {
             old_top_size = usize::MAX;
         }
-        self.zeroed.set(true);
+        // SAFETY: the lock is held.
+        unsafe { (*self.av).calloc_running = 1 };
         let mem = self.malloc(nb, tc);
-        self.zeroed.set(false);
+        // SAFETY: as above.
+        unsafe { (*self.av).calloc_running = 0 };
         if mem.is_null() {
             return (mem, 0);
         }

@@ -21,6 +21,11 @@ pub struct Arena {
     pub flags: i32,
     /// Set (relaxed) by every fastbin push, cleared by `consolidate`.
     pub have_fastchunks: AtomicI32,
+    /// Not glibc's: the 4 bytes of padding before `fastbinsY` in glibc's
+    /// layout (so no offset moves). Non-zero while a calloc runs under the
+    /// lock: a mapping made for it must be a new one (zero), not one the
+    /// fast profile kept (`mmapped::cache`).
+    pub calloc_running: u32,
     /// Pushed onto without the lock by other threads' frees (glibc
     /// profile); popped and emptied only under it.
     pub fastbins: [AtomicChunk; NFASTBINS],
@@ -38,6 +43,7 @@ pub struct Arena {
 
 const _: () = assert!(core::mem::size_of::<Arena>() == 0x898);
 const _: () = assert!(offset_of!(Arena, top) == 96 && offset_of!(Arena, bins) == 112);
+const _: () = assert!(offset_of!(Arena, calloc_running) == 12 && offset_of!(Arena, fastbins) == 16);
 
 impl Arena {
     /// An arena with no memory and uninitialised bins (see `Locked::init`).
@@ -46,6 +52,7 @@ impl Arena {
             mutex: Lock::new(),
             flags: 0,
             have_fastchunks: AtomicI32::new(0),
+            calloc_running: 0,
             fastbins: [const { AtomicChunk::null() }; NFASTBINS],
             top: Chunk::NULL,
             last_remainder: Chunk::NULL,
