@@ -15,7 +15,7 @@ use crate::chunk::bins::*;
 use crate::chunk::*;
 use crate::config::profile;
 use crate::config::tunables::PERTURB_BYTE;
-use crate::os::lock::Got;
+use crate::os::lock::{Got, Lock};
 use crate::os::sys;
 use core::sync::atomic::AtomicUsize;
 
@@ -170,16 +170,30 @@ pub unsafe fn lock(av: *mut Arena) -> Locked {
 #[inline]
 pub unsafe fn lock_unless_forking(av: *mut Arena) -> Option<Locked> {
     // SAFETY: forwarded from the caller.
+    unsafe {
+        hold_with(av, |m| match m.lock_unless_forking() {
+            Got::Taken => Some(Hold::Locked),
+            Got::Borrowed => Some(Hold::Borrowed),
+            Got::Forking => None,
+        })
+    }
+}
+
+/// The guard for `av` in a process with one thread (the lock word marked,
+/// no lock needed), else with the hold `take` gets on its lock; `None`
+/// when `take` gets none.
+///
+/// # Safety
+/// As for `lock`.
+#[inline(always)]
+unsafe fn hold_with(av: *mut Arena, take: impl FnOnce(&Lock) -> Option<Hold>) -> Option<Locked> {
+    // SAFETY: forwarded from the caller.
     let m = unsafe { mutex(av) };
     let hold = if sys::single_threaded() {
         m.mark();
         Hold::Marked
     } else {
-        match m.lock_unless_forking() {
-            Got::Taken => Hold::Locked,
-            Got::Borrowed => Hold::Borrowed,
-            Got::Forking => return None,
-        }
+        take(m)?
     };
     // SAFETY: forwarded from the caller; the lock is held (or needless).
     Some(unsafe { held(av, hold) })
@@ -231,17 +245,7 @@ unsafe fn take_remote_frees(av: *mut Arena) {
 #[inline]
 pub unsafe fn try_lock(av: *mut Arena) -> Option<Locked> {
     // SAFETY: forwarded from the caller.
-    let m = unsafe { mutex(av) };
-    let hold = if sys::single_threaded() {
-        m.mark();
-        Hold::Marked
-    } else if m.try_lock() {
-        Hold::Locked
-    } else {
-        return None;
-    };
-    // SAFETY: forwarded from the caller; the lock is held (or needless).
-    Some(unsafe { held(av, hold) })
+    unsafe { hold_with(av, |m| m.try_lock().then_some(Hold::Locked)) }
 }
 
 /// Makes a new thread arena at the start of heap `h`, right after its
