@@ -29,7 +29,7 @@ use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use super::remote::Batch;
 use super::tcache::Tcache;
 use crate::chunk::safelink::{key, protect};
-use crate::chunk::{Chunk, MINSIZE, is_aligned};
+use crate::chunk::{Chunk, is_aligned};
 use crate::os::printerr::malloc_printerr;
 
 /// Smallest chunk the cache takes: just above the tcache's largest.
@@ -91,15 +91,14 @@ pub fn takes(size: usize) -> bool {
     (MIN_CHUNK..=MAX_CHUNK).contains(&size) && !super::locked::perturbing()
 }
 
-/// The next entry after cached chunk `mem` (its first user word, revealed).
+/// The next entry after cached chunk `mem` (its link, revealed).
 ///
 /// # Safety
 /// `mem` is the user memory of a cached chunk.
 #[inline]
 unsafe fn next_of(mem: *mut u8) -> *mut u8 {
-    let w = mem.cast::<usize>();
-    // SAFETY: forwarded from the caller: the first user word is ours.
-    protect(w as usize, unsafe { *w }) as *mut u8
+    // SAFETY: forwarded from the caller: the link is ours.
+    protect(mem as usize, unsafe { Chunk::from_mem(mem).held_link() }) as *mut u8
 }
 
 /// Links cached chunk `mem` to `next` (safe-linked).
@@ -108,20 +107,8 @@ unsafe fn next_of(mem: *mut u8) -> *mut u8 {
 /// As for `next_of`.
 #[inline]
 unsafe fn set_next(mem: *mut u8, next: *mut u8) {
-    let w = mem.cast::<usize>();
     // SAFETY: forwarded from the caller.
-    unsafe { *w = protect(w as usize, next as usize) };
-}
-
-/// The word that holds the key while a chunk is cached (its second).
-///
-/// # Safety
-/// `mem` is the user memory of an in-use chunk of at least MINSIZE bytes.
-#[inline]
-unsafe fn key_word(mem: *mut u8) -> *mut usize {
-    const _: () = assert!(MINSIZE >= 2 * size_of::<usize>());
-    // SAFETY: forwarded from the caller: two words fit in the user part.
-    unsafe { mem.cast::<usize>().add(1) }
+    unsafe { Chunk::from_mem(mem).set_held_link(protect(mem as usize, next as usize)) };
 }
 
 impl LargeCache {
@@ -151,7 +138,7 @@ impl LargeCache {
                     }
                     *self.counts.get_unchecked_mut(c) -= 1;
                     self.count(size, false);
-                    *key_word(cur) = 0;
+                    Chunk::from_mem(cur).set_held_mark(0);
                     return cur;
                 }
                 prev = cur;
@@ -190,7 +177,7 @@ impl LargeCache {
             } else {
                 set_next(prev, mem);
             }
-            *key_word(mem) = key();
+            Chunk::from_mem(mem).set_held_mark(key());
             *self.counts.get_unchecked_mut(c) = count + 1;
         }
         self.count(size, true);
@@ -205,7 +192,7 @@ impl LargeCache {
     /// chunk of at least MINSIZE bytes.
     pub unsafe fn holds(&self, mem: *mut u8, size: usize) -> bool {
         // SAFETY: forwarded from the caller.
-        if unsafe { *key_word(mem) } != key() {
+        if unsafe { Chunk::from_mem(mem).held_mark() } != key() {
             return false;
         }
         // SAFETY: as in `get`.
@@ -232,7 +219,7 @@ impl LargeCache {
                 while !self.heads.get_unchecked(c).is_null() {
                     let mem = *self.heads.get_unchecked(c);
                     *self.heads.get_unchecked_mut(c) = next_of(mem);
-                    *key_word(mem) = 0;
+                    Chunk::from_mem(mem).set_held_mark(0);
                     f(Chunk::from_mem(mem));
                 }
                 *self.counts.get_unchecked_mut(c) = 0;

@@ -63,16 +63,39 @@ fn pending_mark() -> usize {
 /// # Safety
 /// `p` is a heap chunk of at least MINSIZE bytes, given up by its user.
 unsafe fn mark_pending(p: Chunk) -> bool {
-    let word = p.mem().cast::<usize>().wrapping_add(1);
-    // SAFETY: the chunk's second user word is ours until it is freed.
+    // SAFETY: the chunk's user words are ours until it is freed.
     unsafe {
-        if *word == pending_mark() {
+        if p.held_mark() == pending_mark() {
             misuse("free(): double free detected in tcache 2");
             return false;
         }
-        *word = pending_mark();
+        p.set_held_mark(pending_mark());
     }
     true
+}
+
+/// Pushes the chain `newest` .. `oldest` (linked newest first, the oldest's
+/// link to be set here) of in-use chunks of `av` onto its list in one
+/// compare-and-swap.
+///
+/// # Safety
+/// `av` is a live arena; every chunk of the chain is an in-use chunk of it,
+/// given up by its user and waiting (marked).
+unsafe fn push_chain(av: *mut Arena, newest: Chunk, oldest: Chunk) {
+    if !REMOTE_FREES_SEEN.load(Relaxed) {
+        REMOTE_FREES_SEEN.store(true, Relaxed);
+    }
+    // SAFETY: forwarded from the caller.
+    let head = unsafe { head(av) };
+    let mut first = head.load(Relaxed);
+    loop {
+        // SAFETY: the oldest chunk's link is ours until the push lands.
+        unsafe { oldest.set_held_link(protect(oldest.mem() as usize, first as usize)) };
+        match head.compare_exchange_weak(first, newest.mem(), Release, Relaxed) {
+            Ok(_) => return,
+            Err(now) => first = now,
+        }
+    }
 }
 
 /// Hands in-use chunk `p`, given up by its user, to arena `av`'s list of
@@ -82,22 +105,9 @@ unsafe fn mark_pending(p: Chunk) -> bool {
 /// `av` is `p`'s arena; `p` is a heap chunk of at least MINSIZE bytes.
 pub unsafe fn hand_over(av: *mut Arena, p: Chunk) {
     // SAFETY: forwarded from the caller.
-    if unsafe { !mark_pending(p) } {
-        return;
-    }
-    if !REMOTE_FREES_SEEN.load(Relaxed) {
-        REMOTE_FREES_SEEN.store(true, Relaxed);
-    }
-    // SAFETY: forwarded from the caller.
-    let head = unsafe { head(av) };
-    let slot = p.mem().cast::<usize>();
-    let mut first = head.load(Relaxed);
-    loop {
-        // SAFETY: the chunk's first user word is ours until it is freed.
-        unsafe { *slot = protect(slot as usize, first as usize) };
-        match head.compare_exchange_weak(first, p.mem(), Release, Relaxed) {
-            Ok(_) => return,
-            Err(now) => first = now,
+    unsafe {
+        if mark_pending(p) {
+            push_chain(av, p, p);
         }
     }
 }
@@ -137,9 +147,8 @@ pub unsafe fn take_all(av: *mut Arena) -> *mut u8 {
 /// # Safety
 /// `mem` is on such a list, not yet disposed of.
 pub unsafe fn next_taken(mem: *mut u8) -> *mut u8 {
-    let slot = mem.cast::<usize>();
-    // SAFETY: a listed chunk's first user word is its safe-linked link.
-    unsafe { protect(slot as usize, *slot) as *mut u8 }
+    // SAFETY: a listed chunk's link is its safe-linked next.
+    unsafe { protect(mem as usize, Chunk::from_mem(mem).held_link()) as *mut u8 }
 }
 
 /// Chunks of one arena given up by the owning thread of this batch, linked
@@ -190,9 +199,8 @@ impl Batch {
             // SAFETY: the batch holds chunks of `self.arena` only.
             unsafe { self.hand_over() };
         }
-        let slot = p.mem().cast::<usize>();
         // SAFETY: the chunk's first user word is ours until it is freed.
-        unsafe { *slot = protect(slot as usize, self.newest as usize) };
+        unsafe { p.set_held_link(protect(p.mem() as usize, self.newest as usize)) };
         if self.count == 0 {
             self.oldest = p.mem();
             self.arena = av;
@@ -213,20 +221,13 @@ impl Batch {
         if self.count == 0 {
             return;
         }
-        if !REMOTE_FREES_SEEN.load(Relaxed) {
-            REMOTE_FREES_SEEN.store(true, Relaxed);
-        }
-        // SAFETY: forwarded from the caller.
-        let head = unsafe { head(self.arena) };
-        let slot = self.oldest.cast::<usize>();
-        let mut first = head.load(Relaxed);
-        loop {
-            // SAFETY: the oldest chunk's link is ours until the push lands.
-            unsafe { *slot = protect(slot as usize, first as usize) };
-            match head.compare_exchange_weak(first, self.newest, Release, Relaxed) {
-                Ok(_) => break,
-                Err(now) => first = now,
-            }
+        // SAFETY: forwarded from the caller; the batch's chunks are marked.
+        unsafe {
+            push_chain(
+                self.arena,
+                Chunk::from_mem(self.newest),
+                Chunk::from_mem(self.oldest),
+            );
         }
         *self = Batch::new();
     }
@@ -250,11 +251,10 @@ impl Locked {
         // Reverse the list (newest first) to free in the order handed over.
         let (mut oldest, mut cur) = (null_mut::<u8>(), newest);
         while !cur.is_null() {
-            let slot = cur.cast::<usize>();
-            // SAFETY: every listed chunk's first user word is its link.
+            // SAFETY: every listed chunk's link is ours (it waits).
             unsafe {
-                let next = protect(slot as usize, *slot) as *mut u8;
-                *slot = oldest as usize;
+                let next = next_taken(cur);
+                Chunk::from_mem(cur).set_held_link(oldest as usize);
                 oldest = cur;
                 cur = next;
             }
@@ -263,11 +263,12 @@ impl Locked {
             // SAFETY: as above (now plain links); each chunk is an in-use
             // chunk of this arena given up by its user.
             unsafe {
-                let next = *oldest.cast::<*mut u8>();
+                let p = Chunk::from_mem(oldest);
+                let next = p.held_link() as *mut u8;
                 // No longer waiting: a fastbin keeps the second word as is,
                 // and a later hand-over of the block must not find the mark.
-                *oldest.cast::<usize>().add(1) = 0;
-                self.free_chunk(Chunk::from_mem(oldest));
+                p.set_held_mark(0);
+                self.free_chunk(p);
                 oldest = next;
             }
         }

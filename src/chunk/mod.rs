@@ -281,6 +281,12 @@ word_accessors! {
     fd_nextsize, set_fd_nextsize, FD_NEXTSIZE, Chunk;
     /// Large bins: next larger size.
     bk_nextsize, set_bk_nextsize, BK_NEXTSIZE, Chunk;
+    /// While a given-up chunk waits outside the bins (the large cache, a
+    /// list of remote frees): its link, safe-linked against its own user
+    /// address (the first user word, where a bin keeps `fd`).
+    held_link, set_held_link, FD, usize;
+    /// While it waits so: its mark (a key, the second user word).
+    held_mark, set_held_mark, BK, usize;
 }
 
 impl Chunk {
