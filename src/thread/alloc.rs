@@ -58,9 +58,10 @@ pub fn malloc_uncached(n: usize) -> Result<NonNull<u8>, Errno> {
     let nb = checked_request2size(n).ok_or(libc::ENOMEM)?;
     // SAFETY: the thread's own state and cache, touched by no other thread.
     unsafe {
-        let tc = (*tls::thread_state()).tcache;
+        let ts = tls::thread_state();
+        let tc = (*ts).tcache;
         if !tc.is_null() && (profile::fast() || arena::remote::ever_handed_over()) {
-            return past_tcache(tc, nb);
+            return past_tcache(tc, (*ts).arena, nb);
         }
     }
     malloc_from_arena_inline(nb)
@@ -72,15 +73,19 @@ pub fn malloc_uncached(n: usize) -> Result<NonNull<u8>, Errno> {
 /// the arena. Out of line, so that the tcache's path above stays short.
 ///
 /// # Safety
-/// `tc` is the calling thread's cache.
+/// `tc` is the calling thread's cache and `own` its arena (null before its
+/// first request, `TORN_DOWN` after its exit).
 #[inline(never)]
-unsafe fn past_tcache(tc: *mut Tcache, nb: usize) -> Result<NonNull<u8>, Errno> {
+unsafe fn past_tcache(
+    tc: *mut Tcache,
+    own: *mut arena::state::Arena,
+    nb: usize,
+) -> Result<NonNull<u8>, Errno> {
     // SAFETY: forwarded from the caller.
     unsafe {
         if profile::fast() && largecache::takes(nb) {
             return from_large_cache(tc, nb);
         }
-        let own = arenas::thread_arena();
         if let Some(idx) = TcBin::of_size(nb)
             && !own.is_null()
             && own != TORN_DOWN

@@ -419,19 +419,30 @@ extern "C" fn thread_exit(_: *mut libc::c_void) {
 /// arenas, hands over its batch of remote frees and unmaps the mappings
 /// the cache of freed mappings keeps, before `malloc_trim`.
 pub fn flush_fast_caches() {
-    if profile::fast() {
-        let _ = crate::arena::mmapped::cache::flush();
+    if !profile::fast() {
+        return;
     }
+    let _ = crate::arena::mmapped::cache::flush();
     // SAFETY: the thread's own state.
     let tc = unsafe { (*tls::thread_state()).tcache };
-    if profile::fast() && !tc.is_null() {
-        // SAFETY: the thread's own caches, made under the fast profile; every
-        // cached or batched chunk is an in-use heap chunk given up by its
-        // user (the large cache holds none that would be batched).
-        unsafe {
-            (*largecache::of(tc)).drain(|p| free_or_defer(p));
-            (*largecache::batch_of(tc)).hand_over();
-        }
+    if !tc.is_null() {
+        // SAFETY: the thread's own cache, made under the fast profile.
+        unsafe { empty_fast_caches(tc) };
+    }
+}
+
+/// Empties the large cache and hands over the batch of remote frees of
+/// thread cache `tc`.
+///
+/// # Safety
+/// `tc` is the calling thread's own cache, made under the fast profile.
+unsafe fn empty_fast_caches(tc: *mut arena::tcache::Tcache) {
+    // SAFETY: forwarded from the caller; every cached or batched chunk is
+    // an in-use heap chunk given up by its user (the large cache holds none
+    // that would be batched).
+    unsafe {
+        (*largecache::of(tc)).drain(|p| free_or_defer(p));
+        (*largecache::batch_of(tc)).hand_over();
     }
 }
 
@@ -447,8 +458,7 @@ fn flush_tcache() {
             return;
         }
         if profile::fast() {
-            (*largecache::of(tc)).drain(|p| free_or_defer(p));
-            (*largecache::batch_of(tc)).hand_over();
+            empty_fast_caches(tc);
         }
         // Off the registry before the cache goes: a dump must not read it.
         tls::registry::leave();
@@ -504,10 +514,11 @@ unsafe fn free_unless_forking(p: Chunk) -> bool {
     let size = unsafe { p.size() };
     // The fast profile gathers small chunks of other arenas in a batch,
     // handed over in one push (`arena::remote`).
-    if profile::fast() && size < largecache::MIN_CHUNK && owner != thread_arena() {
+    if profile::fast() && size < largecache::MIN_CHUNK {
+        let ts = tls::thread_state();
         // SAFETY: the thread's own state.
-        let tc = unsafe { (*tls::thread_state()).tcache };
-        if !tc.is_null() && !sys::single_threaded() {
+        let (tc, mine) = unsafe { ((*ts).tcache, (*ts).arena) };
+        if owner != mine && !tc.is_null() && !sys::single_threaded() {
             // SAFETY: the thread's own caches, made under the fast profile;
             // `p` is `owner`'s, in use, given up by its user.
             unsafe { (*largecache::batch_of(tc)).add(owner, p) };
