@@ -162,12 +162,15 @@ int main(int argc, char **argv) {
     execl(argv[0], argv[0], "self", (char *)NULL);
     _exit(127);
   }
-  int st;
-  waitpid(pid, &st, 0);
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-    FAIL("the self-interrupting child failed with status %#x (3 out of memory, 4 damaged blocks, "
-         "5 incomplete dumps, 6 never inside the allocator)", st);
+  char why[128];
+  int rc = test_wait_child(pid, 60000, why, sizeof why);
+  if (rc != 0)
+    FAIL("the self-interrupting child %s (exit status 3: out of memory, 4 damaged blocks, "
+         "5 incomplete dumps, 6 never inside the allocator)", why);
+  /* The stops wait for the worker (semaphores, its rounds): bounded. */
+  test_watchdog(120, "the stops of the allocating thread");
   other_thread_holds();
+  test_watchdog(0, NULL);
   if (!failures) printf("dump_interrupted: holder named, self-interruption reported, no crash\n");
   test_expect_reuse();
   return test_finish();

@@ -74,6 +74,8 @@ int main(void) {
   if (again != mine) FAIL("malloc(%d) after the free returned %p, not the freed %p", BLOCK, again, mine);
 
   /* 2. Another thread's arena. */
+  /* The producer and this thread wait for each other: bounded. */
+  test_watchdog(60, "the producer thread's barriers");
   pthread_barrier_init(&handed, NULL, 2);
   pthread_barrier_init(&done, NULL, 2);
   pthread_t t;
@@ -85,6 +87,7 @@ int main(void) {
     FAIL("free by the main thread of a %zu-byte chunk of another thread's arena gave %zu bytes to it (want all: a cache must not keep another arena's chunks)", fsz, grew);
   pthread_barrier_wait(&done);
   pthread_join(t, NULL);
+  test_watchdog(0, NULL);
 
   /* 3. Just below the top. */
   void *last = malloc(BLOCK);

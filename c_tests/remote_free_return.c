@@ -103,6 +103,8 @@ static void *warm_up(void *arg) {
 int main(void) {
   /* What the threads' start and exit leave allocated in any case (their
    * arenas' headers, kept for the next threads) is there before counting. */
+  /* The threads wait for each other (barrier, condition variable): bounded. */
+  test_watchdog(180, "the producer and consumer rounds");
   pthread_t w[1 + CONSUMERS];
   pthread_barrier_init(&all_in, NULL, 1 + CONSUMERS);
   for (int j = 0; j < 1 + CONSUMERS; j++) pthread_create(&w[j], NULL, warm_up, NULL);
@@ -113,6 +115,7 @@ int main(void) {
   for (int j = 0; j < CONSUMERS; j++) pthread_create(&c[j], NULL, consumer, (void *)(intptr_t)j);
   pthread_join(p, NULL);
   for (int j = 0; j < CONSUMERS; j++) pthread_join(c[j], NULL);
+  test_watchdog(0, NULL);
   size_t after = mallinfo2().uordblks;
   printf(TEST_NAME ": arenas' bytes %zu after round 100, %zu after round %d; in use %zu before the threads, %zu after\n",
          arena_at_100, arena_at_end, ROUNDS, before, after);
