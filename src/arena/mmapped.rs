@@ -27,15 +27,10 @@ pub fn map_chunk(nb: usize, may_reuse: bool) -> Option<Chunk> {
     if MP.n_mmaps.load(Relaxed) >= MP.n_mmaps_max.load(Relaxed) {
         return None;
     }
-    if may_reuse
-        && profile::fast()
-        && let Some(p) = reuse_cached(nb)
-    {
-        return Some(p);
-    }
     map_recorded(
         nb,
         MALLOC_ALIGNMENT,
+        may_reuse,
         format_args!("mmap threshold {}", tunables::mmap_threshold()),
         registry::insert,
     )
@@ -45,22 +40,38 @@ pub fn map_chunk(nb: usize, may_reuse: bool) -> Option<Chunk> {
 /// the start of a mapping of its own (the gap before it, if any, kept in
 /// `prev_size`, as memalign does for mmap'd chunks), recorded by `record`
 /// (start, length); `None` if the kernel refuses or there is no room to
-/// record it (then the mapping is undone).
+/// record it (then the mapping is undone). With `may_reuse`, the fast
+/// profile's cache may give back a mapping kept from a free instead of a
+/// new one.
 fn map_recorded(
     nb: usize,
     align: usize,
+    may_reuse: bool,
     why: core::fmt::Arguments,
     record: fn(usize, usize) -> bool,
 ) -> Option<Chunk> {
     let extra = if align > MALLOC_ALIGNMENT { align } else { 0 };
     let mut len = align_up(nb.checked_add(SIZE_SZ + extra)?, sys::page_size());
-    if profile::fast() {
+    let kept = if profile::fast() {
         len = cache::rounded(len);
-    }
-    trace(format_args!(
-        "mmap {len:#x}  a chunk of its own for a {nb}-byte chunk ({why})"
-    ));
-    let base = sys::map_rw(len)? as usize;
+        if may_reuse { cache::take(len) } else { None }
+    } else {
+        None
+    };
+    let (base, len) = match kept {
+        Some((start, kept_len)) => {
+            trace(format_args!(
+                "reuse {start:#x} {kept_len:#x}  a kept mapping for a {nb}-byte chunk"
+            ));
+            (start, kept_len)
+        }
+        None => {
+            trace(format_args!(
+                "mmap {len:#x}  a chunk of its own for a {nb}-byte chunk ({why})"
+            ));
+            (sys::map_rw(len)? as usize, len)
+        }
+    };
     let p = Chunk::first_aligned_at(base, align);
     let gap = p.addr() - base;
     if !record(base, len) {
@@ -72,28 +83,6 @@ fn map_recorded(
     unsafe {
         p.set_prev_size(gap);
         p.set_head((len - gap) | IS_MMAPPED);
-    }
-    tunables::note_mmap(len);
-    Some(p)
-}
-
-/// A cached mapping for a chunk of `nb` bytes, recorded again, or `None`.
-fn reuse_cached(nb: usize) -> Option<Chunk> {
-    let len = cache::rounded(align_up(nb.checked_add(SIZE_SZ)?, sys::page_size()));
-    let (start, len) = cache::take(len)?;
-    if !registry::insert(start, len) {
-        // SAFETY: the mapping was the cache's, now no one's.
-        unsafe { sys::unmap(start as *mut u8, len) };
-        return None;
-    }
-    trace(format_args!(
-        "reuse {start:#x} {len:#x}  a cached mapping for a {nb}-byte chunk"
-    ));
-    let p = Chunk::first_aligned_at(start, MALLOC_ALIGNMENT);
-    // SAFETY: the header lies inside the mapping, ours again.
-    unsafe {
-        p.set_prev_size(0);
-        p.set_head(len | IS_MMAPPED);
     }
     tunables::note_mmap(len);
     Some(p)
@@ -261,24 +250,18 @@ pub fn map_chunk_unlocked(nb: usize, align: usize) -> Option<Chunk> {
     map_recorded(
         nb,
         align.max(MALLOC_ALIGNMENT),
+        false,
         format_args!("a fork holds the arena"),
         registry::escaped_insert,
     )
 }
 
-/// The record of every mapping behind an mmap'd chunk: an open-addressing
-/// hash table of `(start, length)` pairs under its own lock (a leaf: no
-/// other lock is taken while it is held; `remap` makes its system call
-/// under it). The first 1024 slots are static
-/// (zero pages until used, and no system call); beyond three quarters full
-/// the table moves to a bigger mapping of its own.
 /// The `fast` profile's cache of freed mappings: at most `SLOTS` of them,
 /// of `MIN_LEN` bytes or more, `MAX_BYTES` in all, each given back to the
 /// kernel once it has waited `MAX_AGE_NS` (seen at the cache's next use),
 /// at `malloc_trim`, and when a request finds no memory (they count
-/// against the address-space limit). A
-/// request takes a mapping at least as long as it needs and at most a
-/// quarter longer. The cache's lock is only ever tried: a thread that finds
+/// against the address-space limit). A request takes a mapping at least as
+/// long as it needs and at most a quarter longer. The cache's lock is only ever tried: a thread that finds
 /// it taken maps or unmaps as if there were no cache (so a fork cannot
 /// leave anyone waiting for it either).
 pub mod cache {
@@ -442,6 +425,12 @@ pub mod cache {
     }
 }
 
+/// The record of every mapping behind an mmap'd chunk: an open-addressing
+/// hash table of `(start, length)` pairs under its own lock (a leaf: no
+/// other lock is taken while it is held; `remap` makes its system call
+/// under it). The first 1024 slots are static
+/// (zero pages until used, and no system call); beyond three quarters full
+/// the table moves to a bigger mapping of its own.
 pub mod registry {
     use super::Busy;
     use crate::os::lock::{Got, Lock};
