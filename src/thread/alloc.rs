@@ -157,8 +157,9 @@ fn malloc_from_arena(nb: usize) -> Result<NonNull<u8>, Errno> {
     malloc_from_arena_inline(nb)
 }
 
-/// `malloc_from_arena`, inlined into `malloc_uncached` (a call level less
-/// on the way to the bins).
+/// `malloc_from_arena`, inlined into `malloc_uncached`: a call level less
+/// on the way to the bins (callgrind, default profile: medium 200000 1000
+/// 214.7 -> 212.3 M, random 2000000 5000 1 553.6 -> 551.9 M).
 #[inline(always)]
 fn malloc_from_arena_inline(nb: usize) -> Result<NonNull<u8>, Errno> {
     let tc = cache_made();
@@ -485,7 +486,8 @@ pub unsafe fn free(mem: *mut u8) {
     // SAFETY: the thread's own state and cache; `mem` is a heap chunk of
     // `size` bytes given up by the caller.
     unsafe {
-        let mut tc = (*tls::thread_state()).tcache;
+        let ts = tls::thread_state();
+        let mut tc = (*ts).tcache;
         if tc.is_null() {
             tc = cache_made();
         }
@@ -504,7 +506,7 @@ pub unsafe fn free(mem: *mut u8) {
             }
         }
         if profile::fast() && !tc.is_null() && largecache::takes(size) {
-            into_large_cache(tc, p, size);
+            into_large_cache(tc, (*ts).arena, p, size);
             return;
         }
         arenas::free_or_defer(p);
@@ -524,11 +526,11 @@ unsafe fn free_mmapped(p: Chunk) {
 /// free into the fast profile's large cache, else into the arena.
 ///
 /// # Safety
-/// `tc` is the calling thread's cache, made under the fast profile; `p` is
-/// a heap chunk of `size` bytes (satisfying `largecache::takes`) given up
-/// by its user.
+/// `tc` is the calling thread's cache, made under the fast profile, and
+/// `mine` its arena; `p` is a heap chunk of `size` bytes (satisfying
+/// `largecache::takes`) given up by its user.
 #[inline(never)]
-unsafe fn into_large_cache(tc: *mut Tcache, p: Chunk, size: usize) {
+unsafe fn into_large_cache(tc: *mut Tcache, mine: *mut arena::state::Arena, p: Chunk, size: usize) {
     // SAFETY: forwarded from the caller.
     unsafe {
         let lc = largecache::of(tc);
@@ -541,7 +543,7 @@ unsafe fn into_large_cache(tc: *mut Tcache, p: Chunk, size: usize) {
         // what an exited thread left) would pin that arena's memory where
         // nothing allocates it again. A chunk just below its arena's top
         // goes back too: the arena merges it into the top and may trim.
-        let own = arenas::arena_for_chunk(p).filter(|&av| av == arenas::thread_arena());
+        let own = arenas::arena_for_chunk(p).filter(|&av| av == mine);
         let keep = own.is_some_and(|av| arena::state::top_hint(av) != p.plus(size).addr());
         if !keep || !(*lc).put(p, size) {
             arenas::free_or_defer(p);
@@ -645,14 +647,13 @@ fn fast_realloc_size(old_size: usize, nb: usize) -> Option<usize> {
         return (old_size - nb > old_size / 4).then_some(nb);
     }
     let roomy = align_up(old_size + old_size / 4, MALLOC_ALIGNMENT);
-    let limit = crate::config::tunables::MP
-        .mmap_threshold
-        .load(core::sync::atomic::Ordering::Relaxed);
-    Some(if nb < roomy && roomy < limit {
-        roomy
-    } else {
-        nb
-    })
+    Some(
+        if nb < roomy && roomy < crate::config::tunables::mmap_threshold() {
+            roomy
+        } else {
+            nb
+        },
+    )
 }
 
 /// `realloc` of a chunk whose lock a fork holds: a new block made around
