@@ -38,16 +38,10 @@ impl Locked {
     /// `check_link` with the arena's `span` already in hand: a loop over a
     /// bin reads it once.
     #[inline(always)]
-    pub(super) fn check_link_in(&self, (lo, len): (usize, usize), c: Chunk, msg: &str) {
-        let a = c.addr();
-        if a.wrapping_sub(lo) < len {
-            return;
+    pub(super) fn check_link_in(&self, span: (usize, usize), c: Chunk, msg: &str) {
+        if !self.link_near(span, c) {
+            self.check_far_link(c.addr(), msg);
         }
-        // A bin header, inside the arena itself.
-        if a.wrapping_sub(self.av as usize) < size_of::<Arena>() {
-            return;
-        }
-        self.check_far_link(a, msg);
     }
 
     /// `check_link` beyond the span: for the main arena, its span as it is
@@ -114,6 +108,8 @@ impl Locked {
         // SAFETY: as for `unlink`; the links are checked before use, so a
         // corrupted list aborts instead of writing through a wild pointer.
         unsafe {
+            // glibc's order: the size first, then the links (unlink_checked
+            // looks at the size again: the usual path checks it only there).
             if p.size() != p.next().prev_size() {
                 malloc_printerr("corrupted size vs. prev_size");
             }
