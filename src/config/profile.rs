@@ -14,8 +14,12 @@
 //!
 //! - `fast`: glibc's checks and structures, with policies of its own where
 //!   they measure faster: a larger tcache (`FAST_TCACHE_COUNT` chunks per
-//!   bin unless `tcache_count` is set) and a per-thread cache of larger
-//!   chunks (`arena::largecache`). Addresses differ from glibc's.
+//!   bin unless `tcache_count` is set), a per-thread cache of larger chunks
+//!   (`arena::largecache`), frees of other arenas' small chunks handed over
+//!   in batches (`arena::remote`), the main heap trimmed only once it has
+//!   stopped growing (`arena::trim`), room to grow in `realloc`
+//!   (`thread::alloc`) and a cache of freed mappings (`arena::mmapped`).
+//!   Addresses differ from glibc's; the README says what each costs.
 //!
 //! Chosen with `PTMALLOC_RS_PROFILE=glibc|hardened|fast` or with the tunable
 //! `GLIBC_TUNABLES=ptmalloc_rs.profile=...` (the tunable wins), read with
