@@ -1,7 +1,7 @@
 # ptmalloc-rs: build, demonstrate and test the LD_PRELOAD malloc.
 LIB := target/release/libptmalloc_rs.so
 
-.PHONY: all setup build test demo stress soak bench help clean lint fuzz libfuzzer mutants
+.PHONY: all setup build test demo stress soak bench help clean lint fuzz libfuzzer mutants install install-files uninstall
 
 all: build ## build target/release/libptmalloc_rs.so (the default)
 
@@ -41,6 +41,43 @@ libfuzzer: ## coverage-guided cargo fuzz of malloc-family calls + the checker (F
 lint: ## cargo fmt --check and cargo clippy
 	cargo fmt --check
 	cargo clippy --release --all-targets -- -D warnings
+
+# make install: PREFIX (default /usr/local) and DESTDIR (a staging root) as
+# usual.  PREFIX/lib gets the library, PREFIX/bin the wrapper ptmalloc-rs and
+# the inspection scripts of TOOLS that exist in scripts/; those scripts
+# themselves go to PREFIX/lib/ptmalloc-rs/, beside their heaplib/, each
+# reached by a small PREFIX/bin/TOOL that runs it with LIB (the library
+# strace-malloc preloads) defaulting to the installed one.  Everything finds
+# everything else relative to itself: a staged or moved tree still works.
+PREFIX ?= /usr/local
+TOOLS := heap-inspect heap-map strace-malloc heap-explain heap-timeline
+
+install: build ## install the library, scripts/ptmalloc-rs and the inspection scripts under PREFIX (/usr/local; DESTDIR too)
+	@$(MAKE) --no-print-directory install-files
+
+# install-files: the same from the library already built (or LIB=PATH), with
+# no cargo build (make test's scripts/real-programs/install.sh uses it).
+install-files:
+	@test -f '$(LIB)' || { echo "make install: $(LIB) is missing: build it first (make)" >&2; exit 1; }
+	@set -e; d='$(DESTDIR)$(PREFIX)'; \
+	install -d "$$d/bin" "$$d/lib/ptmalloc-rs"; \
+	install -p -m 755 '$(LIB)' "$$d/lib/libptmalloc_rs.so"; \
+	install -m 755 scripts/ptmalloc-rs "$$d/bin/ptmalloc-rs"; \
+	rm -rf "$$d/lib/ptmalloc-rs/heaplib"; install -d "$$d/lib/ptmalloc-rs/heaplib"; \
+	for f in scripts/heaplib/*; do [ ! -f "$$f" ] || install -m 644 "$$f" "$$d/lib/ptmalloc-rs/heaplib/"; done; \
+	tools=; for t in $(TOOLS); do \
+	  [ -f "scripts/$$t" ] || continue; tools="$$tools $$t"; \
+	  install -m 755 "scripts/$$t" "$$d/lib/ptmalloc-rs/$$t"; \
+	  printf '#!/bin/sh\n# %s of ptmalloc-rs, put here by make install: runs the script in\n# ../lib/ptmalloc-rs/ (beside its heaplib/), with LIB defaulting to the\n# installed library.\nprefix=$$(dirname "$$(dirname "$$(readlink -f "$$0")")")\n: "$${LIB:=$$prefix/lib/libptmalloc_rs.so}"\nexport LIB\nexec "$$prefix/lib/ptmalloc-rs/%s" "$$@"\n' "$$t" "$$t" >"$$d/bin/$$t"; \
+	  chmod 755 "$$d/bin/$$t"; \
+	done; \
+	echo "installed in $$d: lib/libptmalloc_rs.so, lib/ptmalloc-rs/ (heaplib/ and the scripts), bin/: ptmalloc-rs$$tools"
+
+uninstall: ## remove what make install put under PREFIX (and DESTDIR)
+	@d='$(DESTDIR)$(PREFIX)'; \
+	for f in "$$d"/lib/ptmalloc-rs/*; do [ ! -f "$$f" ] || rm -f "$$d/bin/$${f##*/}"; done; \
+	rm -rf "$$d/lib/ptmalloc-rs"; rm -f "$$d/lib/libptmalloc_rs.so" "$$d/bin/ptmalloc-rs"; \
+	echo "removed ptmalloc-rs from $$d"
 
 clean: ## remove build products
 	cargo clean
