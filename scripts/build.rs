@@ -96,6 +96,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/report/glibc_types.h");
     println!("cargo:rerun-if-changed=scripts/build.rs");
     println!("cargo:rerun-if-env-changed=CC");
+    commit_for_recordings();
     let out = PathBuf::from(env::var_os("OUT_DIR").unwrap_or_else(|| fail("OUT_DIR is not set")));
     let cc = env::var("CC").unwrap_or_else(|_| "cc".into());
     let compiled = out.join("glibc_types.s");
@@ -119,4 +120,22 @@ fn main() {
         &object,
     );
     println!("cargo:rustc-link-arg-cdylib={}", object.display());
+}
+
+/// The commit the library is built from (`git rev-parse --short HEAD`), for
+/// the header of a recording; empty outside a git checkout.
+fn commit_for_recordings() {
+    for watched in [".git/HEAD", ".git/refs/heads", ".git/packed-refs"] {
+        if Path::new(watched).exists() {
+            println!("cargo:rerun-if-changed={watched}");
+        }
+    }
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    println!("cargo:rustc-env=PTMALLOC_RS_COMMIT={commit}");
 }

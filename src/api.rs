@@ -12,17 +12,18 @@
 //! - `pvalloc` rounds with `& -(pagesize - 1)`, as 2.36 does;
 //! - requests above PTRDIFF_MAX and n×size overflows fail with ENOMEM.
 //!
-//! With PTMALLOC_RS_CHECK_HEAP=1 each call of the malloc family (and
-//! malloc_trim) ends with a check of every arena (`verify`), which aborts
-//! with a message on the first inconsistency; unset, that costs one relaxed
-//! load per call.
+//! Each call of the malloc family, `mallopt` and `malloc_trim` runs inside
+//! `observe::call`: with PTMALLOC_RS_CHECK_HEAP=1 it ends with a check of
+//! every arena (`verify`), which aborts with a message on the first
+//! inconsistency, and with PTMALLOC_RS_RECORD=FILE it is recorded; with
+//! neither, that costs one relaxed load per call.
 //!
 //! In unit tests the names stay mangled, so the test harness keeps glibc's
 //! malloc and a bug here fails a test instead of crashing the harness.
 
 use crate::os::sys;
+use crate::report::observe::{self, Call};
 use crate::report::stats;
-use crate::report::verify;
 use crate::thread::alloc;
 use core::ffi::c_void;
 use core::ptr::{NonNull, null_mut};
@@ -41,9 +42,7 @@ fn to_c(r: Result<NonNull<u8>, alloc::Errno>) -> *mut c_void {
 /// `malloc` past the tcache.
 #[inline(never)]
 fn malloc_uncached(n: usize) -> *mut c_void {
-    let p = to_c(alloc::malloc_uncached(n));
-    verify::after("malloc");
-    p
+    to_c(alloc::malloc_uncached(n))
 }
 
 /// Generates exported C functions.
@@ -80,14 +79,12 @@ macro_rules! alias {
 export! {
     /// Sets a malloc parameter (M_MXFAST, M_TRIM_THRESHOLD, …): 1 if taken.
     fn mallopt(param: i32, value: i32) -> i32 {
-        stats::mallopt(param, value)
+        observe::call(Call::Mallopt, param as usize, value as usize, move || stats::mallopt(param, value))
     }
 
     /// Gives free memory back to the kernel; 1 if any was released.
     fn malloc_trim(pad: usize) -> i32 {
-        let r = stats::malloc_trim(pad);
-        verify::after("malloc_trim");
-        r
+        observe::call(Call::MallocTrim, pad, 0, move || stats::malloc_trim(pad))
     }
 
     /// Allocation statistics as `size_t`s.
@@ -138,42 +135,40 @@ alias! {
 export! {
     /// Allocates `n` bytes.
     fn malloc (n: usize) -> *mut c_void {
-        // The tcache's path returns here; the rest is one jump away.
-        if let Some(p) = alloc::malloc_cached(n) {
-            verify::after("malloc");
-            return p.as_ptr().cast();
-        }
-        malloc_uncached(n)
+        observe::call(Call::Malloc, n, 0, move || {
+            // The tcache's path returns here; the rest is one jump away.
+            if let Some(p) = alloc::malloc_cached(n) {
+                return p.as_ptr().cast();
+            }
+            malloc_uncached(n)
+        })
     }
 
     /// Frees `p` (NULL is a no-op); errno is preserved.
     fn free (p: *mut c_void) -> () {
         // SAFETY: the caller passes NULL or a live pointer from us.
-        unsafe { alloc::free(p.cast()) };
-        verify::after("free");
+        observe::call(Call::Free, p as usize, 0, move || unsafe { alloc::free(p.cast()) })
     }
 
     /// Allocates `n * size` zeroed bytes.
     fn calloc (n: usize, size: usize) -> *mut c_void {
-        let p = to_c(alloc::calloc(n, size));
-        verify::after("calloc");
-        p
+        observe::call(Call::Calloc, n, size, move || to_c(alloc::calloc(n, size)))
     }
 
     /// Resizes `p` to `n` bytes, keeping its contents.
     fn realloc (p: *mut c_void, n: usize) -> *mut c_void {
-        let q = if p.is_null() {
-            to_c(alloc::malloc(n))
-        } else if n == 0 {
-            // SAFETY: the caller passes a live pointer from us.
-            unsafe { alloc::free(p.cast()) };
-            null_mut()
-        } else {
-            // SAFETY: the caller passes a live pointer from us.
-            to_c(unsafe { alloc::realloc(p.cast(), n) })
-        };
-        verify::after("realloc");
-        q
+        observe::call(Call::Realloc, p as usize, n, move || {
+            if p.is_null() {
+                to_c(alloc::malloc(n))
+            } else if n == 0 {
+                // SAFETY: the caller passes a live pointer from us.
+                unsafe { alloc::free(p.cast()) };
+                null_mut()
+            } else {
+                // SAFETY: the caller passes a live pointer from us.
+                to_c(unsafe { alloc::realloc(p.cast(), n) })
+            }
+        })
     }
 
     /// realloc of `n * size` bytes, failing with ENOMEM on overflow.
@@ -187,51 +182,44 @@ export! {
 
     /// `n` bytes aligned to `alignment` (rounded up to a power of two).
     fn memalign (alignment: usize, n: usize) -> *mut c_void {
-        let p = to_c(alloc::memalign(alignment, n));
-        verify::after("memalign");
-        p
+        observe::call(Call::Memalign, alignment, n, move || to_c(alloc::memalign(alignment, n)))
     }
 
     /// The same as memalign in glibc 2.36.
     fn aligned_alloc (alignment: usize, n: usize) -> *mut c_void {
-        let p = to_c(alloc::memalign(alignment, n));
-        verify::after("aligned_alloc");
-        p
+        observe::call(Call::AlignedAlloc, alignment, n, move || to_c(alloc::memalign(alignment, n)))
     }
 
     /// Stores in `*out` a block of `n` bytes aligned to `alignment`, a power
     /// of two multiple of `sizeof(void *)`; returns 0, EINVAL or ENOMEM.
     fn posix_memalign (out: *mut *mut c_void, alignment: usize, n: usize) -> i32 {
         let word = core::mem::size_of::<usize>();
-        if alignment == 0 || !alignment.is_multiple_of(word) || !(alignment / word).is_power_of_two() {
-            return libc::EINVAL;
+        let (p, code) = observe::call(Call::PosixMemalign, alignment, n, move || {
+            if alignment == 0 || !alignment.is_multiple_of(word) || !(alignment / word).is_power_of_two() {
+                return (null_mut(), libc::EINVAL);
+            }
+            let p = to_c(alloc::memalign(alignment, n));
+            (p, if p.is_null() { libc::ENOMEM } else { 0 })
+        });
+        if !p.is_null() {
+            // SAFETY: the caller passes a valid `void **`.
+            unsafe { *out = p };
         }
-        let p = to_c(alloc::memalign(alignment, n));
-        verify::after("posix_memalign");
-        if p.is_null() {
-            return libc::ENOMEM;
-        }
-        // SAFETY: the caller passes a valid `void **`.
-        unsafe { *out = p };
-        0
+        code
     }
 
     /// `n` bytes aligned to the page size.
     fn valloc (n: usize) -> *mut c_void {
-        let p = to_c(alloc::memalign(sys::page_size(), n));
-        verify::after("valloc");
-        p
+        observe::call(Call::Valloc, n, 0, move || to_c(alloc::memalign(sys::page_size(), n)))
     }
 
     /// Whole pages, page-aligned.
     fn pvalloc (n: usize) -> *mut c_void {
         let page = sys::page_size();
-        let p = match n.checked_add(page - 1) {
+        observe::call(Call::Pvalloc, n, 0, move || match n.checked_add(page - 1) {
             Some(rounded) => to_c(alloc::memalign(page, rounded & (page - 1).wrapping_neg())),
             None => to_c(Err(libc::ENOMEM)),
-        };
-        verify::after("pvalloc");
-        p
+        })
     }
 
     /// How many bytes of `p` the program may use (0 for NULL).

@@ -3,7 +3,7 @@
 //! `MALLOC_*` and `GLIBC_TUNABLES` settings are read (a malloc that came
 //! earlier, from the dynamic linker or another constructor, read them on
 //! the spot); the heap dump's signal is installed if the environment asks
-//! for it; fork's handlers are registered; and the pthread key whose
+//! for it, and a recording's flush at exit; fork's handlers are registered; and the pthread key whose
 //! destructor detaches an exiting thread is made, so that no thread has to
 //! make it in the middle of its first malloc.
 //!
@@ -15,6 +15,7 @@
 fn at_load() {
     crate::config::tunables::read_environment();
     crate::report::inspect::install_from_environment();
+    crate::os::record::install_exit_flush();
     crate::thread::fork::register_handlers();
     crate::thread::arenas::exit_key();
 }

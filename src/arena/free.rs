@@ -4,6 +4,7 @@
 //! a big enough top is trimmed. `consolidate` merges the fastbins' chunks
 //! (glibc's `malloc_consolidate`), before large requests and trims.
 
+use crate::os::record::{self, did};
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::locked::{Locked, fastbin_of, free_perturb};
@@ -61,6 +62,7 @@ impl Locked {
                 if !old.is_null() && fastbin_index(old.size()) != idx {
                     malloc_printerr("invalid fastbin entry (free)");
                 }
+                record::chunk(record::state::FAST, p.addr(), size, self.av as usize);
                 return;
             }
             self.free_merging(p, size);
@@ -80,7 +82,7 @@ impl Locked {
                 && let Some(bin) = TcBin::of_size(p.size())
                 && (*tc).has_room(bin)
             {
-                (*tc).put(p, bin);
+                (*tc).stash(p, bin, self.av as usize);
                 return;
             }
         }
@@ -157,6 +159,7 @@ impl Locked {
     /// Merges chunk `p` (being freed, `size` bytes, checked by the caller)
     /// with a free previous chunk and a free next chunk, or with top, and
     /// files the result in the unsorted bin; returns the merged size.
+    #[inline(always)]
     fn coalesce(&self, mut p: Chunk, mut size: usize, prev_msg: &str, unsorted_msg: &str) -> usize {
         // SAFETY: `p` is a chunk of this arena being freed; its neighbours
         // are found from sizes the caller checked, and every list link is
@@ -199,6 +202,7 @@ impl Locked {
         // checked (alignment, size class) before their neighbours are used.
         unsafe {
             (*self.av).have_fastchunks.store(0, Relaxed);
+            record::did(did::CONSOLIDATED);
             for idx in 0..NFASTBINS {
                 // Taken whole: pushes made meanwhile start a new list.
                 let mut p = self.fastbin(idx).swap(Chunk::NULL);
@@ -286,6 +290,8 @@ pub unsafe fn free_fast_unlocked(av: *mut Arena, p: Chunk, size: usize) -> bool 
         (*av).have_fastchunks.store(1, Relaxed);
         if push_fast(fb, p).is_none() {
             misuse("double free or corruption (fasttop)");
+        } else {
+            record::chunk(record::state::FAST, p.addr(), size, av as usize);
         }
     }
     true

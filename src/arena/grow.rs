@@ -5,6 +5,7 @@
 //! mmap threshold gets a mapping of its own instead (`mmapped`). The old
 //! top, when the new memory does not follow it, is fenced and freed.
 
+use crate::os::record;
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::heap::{self, HeapInfo};
@@ -17,7 +18,7 @@ use crate::config::profile;
 use crate::config::tunables::{self, MP};
 use crate::os::printerr::{assertion_failed, malloc_printerr};
 use crate::os::sys;
-use crate::os::text::trace;
+use crate::os::trace::trace;
 
 /// The main arena falls back to mappings of at least this size when brk fails.
 const MMAP_AS_MORECORE_SIZE: usize = 1024 * 1024;
@@ -106,6 +107,7 @@ impl Locked {
         }
         size = align_up(size, page);
 
+        record::did(record::did::GREW);
         trace(format_args!(
             "brk +{size:#x}  main arena: top ({old_size} bytes) too small for a {nb}-byte chunk (+ top pad, page-rounded)"
         ));
@@ -208,6 +210,7 @@ impl Locked {
             let old_size = old_top.size();
             let h = heap::heap_for_ptr(old_top.addr());
             let old_heap_size = (*h).size;
+            record::did(record::did::GREW);
             trace(format_args!(
                 "thread arena {:p}: top ({old_size} bytes) too small for a {nb}-byte chunk: growing heap {h:p}",
                 self.av

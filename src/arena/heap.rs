@@ -177,7 +177,7 @@ pub fn new_heap(size: usize, top_pad: usize) -> Option<*mut HeapInfo> {
     }
     if heap.is_none() {
         // Reserve twice the size and keep the aligned half.
-        crate::os::text::trace(format_args!(
+        crate::os::trace::trace(format_args!(
             "mmap 128 MiB PROT_NONE  new thread heap: reserve twice 64 MiB to keep an aligned half ({size:#x} read-write)"
         ));
         if let Some(p1) = reserve(2 * HEAP_MAX_SIZE) {
@@ -248,7 +248,7 @@ pub unsafe fn grow_heap(h: *mut HeapInfo, diff: usize) -> bool {
             let rw_end = new_size;
             let from = h.cast::<u8>().add((*h).mprotect_size);
             let len = rw_end - (*h).mprotect_size;
-            crate::os::text::trace(format_args!(
+            crate::os::trace::trace(format_args!(
                 "mprotect +{len:#x}  thread heap {h:p} grows (read-write part)"
             ));
             if !sys::protect(from, len, libc::PROT_READ | libc::PROT_WRITE) {

@@ -8,6 +8,7 @@
 //! sizes, sorted by size, with the first chunk of each size on a second
 //! list (`fd_nextsize`/`bk_nextsize`) so a best fit skips equal sizes.
 
+use crate::os::record;
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::heap;
@@ -181,6 +182,7 @@ impl Locked {
             bck.set_fd(p);
             fwd.set_bk(p);
         }
+        record::chunk(record::state::UNSORTED, p.addr(), size, self.av as usize);
     }
 
     /// Files a chunk taken from the unsorted bin into its small or large bin.
@@ -257,6 +259,20 @@ impl Locked {
             fwd.set_bk(victim);
             bck.set_fd(victim);
         }
+        file_recorded(victim, size, self.av as usize);
+    }
+}
+
+/// A recording sees a chunk filed from the unsorted bin into its bin.
+#[inline(always)]
+fn file_recorded(victim: Chunk, size: usize, av: usize) {
+    if record::on() {
+        let st = if in_smallbin_range(size) {
+            record::state::SMALL
+        } else {
+            record::state::LARGE
+        };
+        record::chunk(st, victim.addr(), size, av);
     }
 }
 

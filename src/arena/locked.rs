@@ -14,7 +14,7 @@ use super::state::{Arena, NONCONTIGUOUS_BIT, main_arena, mutex};
 use crate::chunk::bins::*;
 use crate::chunk::*;
 use crate::config::profile;
-use crate::config::tunables::PERTURB_BYTE;
+use crate::config::tunables::{MP, PERTURB_BYTE};
 use crate::os::lock::{Got, Lock};
 use crate::os::sys;
 use core::sync::atomic::AtomicUsize;
@@ -132,6 +132,9 @@ pub enum Hold {
 
 impl Drop for Locked {
     fn drop(&mut self) {
+        if crate::os::record::on() {
+            self.record_top();
+        }
         // SAFETY: `av` is live for as long as the process (arenas are never
         // freed).
         let m = unsafe { mutex(self.av) };
@@ -139,6 +142,30 @@ impl Drop for Locked {
             Hold::Locked => m.unlock(),
             Hold::Marked => m.unmark(),
             Hold::Borrowed => {}
+        }
+    }
+}
+
+impl Locked {
+    /// For a recording, as the lock goes: the arena's top (and the heap it
+    /// ends), when it is not what this thread recorded last. Every change
+    /// of top happens under the lock, so this sees each one.
+    #[cold]
+    fn record_top(&self) {
+        let top = self.top();
+        // SAFETY: the lock is held; top is this arena's (or the initial
+        // fake top, size 0).
+        let size = unsafe { top.size() };
+        let av = self.av as usize;
+        if size != 0 && crate::os::record::top(top.addr(), size, av) {
+            let lo = if self.is_main() {
+                MP.sbrk_base.load(Relaxed)
+            } else {
+                heap::heap_for_ptr(top.addr()) as usize
+            };
+            if lo != 0 {
+                crate::os::record::heap(1, lo, top.addr() + size, av);
+            }
         }
     }
 }

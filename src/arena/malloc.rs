@@ -17,6 +17,7 @@ use crate::chunk::*;
 use crate::config::profile;
 use crate::config::tunables::{self, MP};
 use crate::os::printerr::{assertion_failed, malloc_printerr};
+use crate::os::record::{self, how, state};
 use crate::os::sys;
 
 /// Most chunks sorted out of the unsorted bin by one request.
@@ -93,8 +94,9 @@ impl Locked {
                         if c.is_null() {
                             break;
                         }
-                        (*tc).put(c, tidx);
+                        (*tc).stash(c, tidx, self.av as usize);
                     }
+                    record::served(how::FASTBIN);
                     return self.hand_out(victim, nb);
                 }
             }
@@ -134,8 +136,9 @@ impl Locked {
                         self.take_whole(c, nb);
                         bin.set_bk(bck);
                         bck.set_fd(bin);
-                        (*tc).put(c, tidx);
+                        (*tc).stash(c, tidx, self.av as usize);
                     }
+                    record::served(how::SMALLBIN);
                     return self.hand_out(victim, nb);
                 }
             }
@@ -172,6 +175,7 @@ impl Locked {
             if size >= nb + MINSIZE {
                 let rem = self.split(top, size, nb);
                 self.set_top(rem);
+                record::served(how::TOP);
                 return self.hand_out(top, nb);
             }
             // SAFETY: the lock is held.
@@ -197,9 +201,11 @@ impl Locked {
         let mut cached = false;
         let finish = |cached: bool| {
             // SAFETY: `cached` means the bin got at least one chunk here.
-            stash
-                .filter(|_| cached)
-                .map(|(tc, tidx)| unsafe { (*tc).get(tidx) })
+            stash.filter(|_| cached).map(|(tc, tidx)| {
+                record::served(how::UNSORTED_EXACT);
+                // SAFETY: as above.
+                unsafe { (*tc).get(tidx) }
+            })
         };
         // SAFETY: unsorted chunks are this arena's; every size and link is
         // checked as glibc does before the chunk is moved.
@@ -247,6 +253,8 @@ impl Locked {
                         rem.set_bk_nextsize(Chunk::NULL);
                     }
                     (*self.av).last_remainder = rem;
+                    record::chunk(state::UNSORTED, rem.addr(), size - nb, self.av as usize);
+                    record::served(how::LAST_REMAINDER);
                     return Some(self.hand_out(victim, nb));
                 }
 
@@ -256,10 +264,11 @@ impl Locked {
                 if size == nb {
                     self.take_whole(victim, size);
                     if let Some((tc, tidx)) = with_room(stash) {
-                        (*tc).put(victim, tidx);
+                        (*tc).stash(victim, tidx, self.av as usize);
                         cached = true;
                         continue;
                     }
+                    record::served(how::UNSORTED_EXACT);
                     return Some(self.hand_out(victim, nb));
                 }
                 self.file_into_bin(victim, size);
@@ -293,6 +302,7 @@ impl Locked {
             if victim != bin.bk() && victim.size() == victim.fd().size() {
                 victim = victim.fd();
             }
+            record::served(how::LARGE_BEST_FIT);
             Some(self.carve(victim, nb, false, "malloc(): corrupted unsorted chunks"))
         }
     }
@@ -347,6 +357,7 @@ impl Locked {
                         "(unsigned long) (size) >= (unsigned long) (nb)",
                     );
                 }
+                record::served(how::BINMAP);
                 return Some(self.carve(
                     victim,
                     nb,

@@ -15,8 +15,9 @@ use crate::chunk::{Chunk, IS_MMAPPED, MALLOC_ALIGNMENT, SIZE_SZ, align_up};
 use crate::config::profile;
 use crate::config::tunables::{self, DEFAULT_MMAP_THRESHOLD_MAX, MP};
 use crate::os::printerr::misuse;
+use crate::os::record;
 use crate::os::sys;
-use crate::os::text::trace;
+use crate::os::trace::trace;
 use core::sync::atomic::Ordering::Relaxed;
 
 /// Maps a chunk of at least `nb` bytes (a chunk size), or `None` when the
@@ -63,6 +64,7 @@ fn map_recorded(
             trace(format_args!(
                 "reuse {start:#x} {kept_len:#x}  a kept mapping for a {nb}-byte chunk"
             ));
+            record::served(record::how::MMAP_CACHE);
             (start, kept_len)
         }
         None => {
@@ -181,12 +183,15 @@ pub unsafe fn unmap_chunk(p: Chunk) -> Result<bool, Busy> {
         trace(format_args!(
             "cache {start:#x} {len:#x}  free of an mmap'd chunk, mapping kept"
         ));
+        record::chunk(record::state::GONE, start, len, 0);
         tunables::note_munmap(len);
         return Ok(true);
     }
     trace(format_args!(
         "munmap {start:#x} {len:#x}  free of an mmap'd chunk"
     ));
+    record::did(record::did::UNMAPPED);
+    record::chunk(record::state::GONE, start, len, 0);
     tunables::note_munmap(len);
     // SAFETY: the whole mapping belonged to this one chunk, now given up.
     unsafe { sys::unmap(start as *mut u8, len) };
@@ -231,6 +236,7 @@ pub unsafe fn remap_chunk(p: Chunk, nb: usize) -> Result<Option<Chunk>, Busy> {
     trace(format_args!(
         "mremap {start:#x} {len:#x} -> {new_len:#x}  realloc of an mmap'd chunk"
     ));
+    record::served(record::how::MREMAP);
     // SAFETY: the mapping is this chunk's alone.
     let Some(moved) = (unsafe { registry::remap(start as *mut u8, len, new_len) })? else {
         return Ok(None);

@@ -108,6 +108,7 @@ pub unsafe fn hand_over(av: *mut Arena, p: Chunk) {
     unsafe {
         if mark_pending(p) {
             push_chain(av, p, p);
+            crate::os::record::did(crate::os::record::did::HANDED_OVER);
         }
     }
 }

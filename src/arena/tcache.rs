@@ -14,6 +14,7 @@
 //! per-process random key while it is cached: a `free` that finds the key in
 //! a chunk looks for the chunk in its list and reports a double free.
 
+use crate::os::record;
 use core::sync::atomic::Ordering::Relaxed;
 
 use crate::chunk::bins::{TCACHE_MAX_BINS, csize2tidx};
@@ -107,6 +108,20 @@ impl Tcache {
             (*e).next = protect(e as usize, self.first(idx) as usize) as *mut Entry;
         }
         self.set(idx, e, self.count(idx) as u16 + 1);
+    }
+
+    /// `put` for a chunk the arena code moves into the cache (a stash, a
+    /// free inside the arena, a handed-over free): a recording sees it go.
+    ///
+    /// # Safety
+    /// As for `put`; `arena` is the chunk's arena (for the record only).
+    #[inline]
+    pub unsafe fn stash(&mut self, c: Chunk, idx: TcBin, arena: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            record::chunk(record::state::TCACHE, c.addr(), c.size(), arena);
+            self.put(c, idx);
+        }
     }
 
     /// Takes the most recently cached chunk of bin `idx` (non-empty).

@@ -9,6 +9,7 @@
 //! again, every page it gets back costing a fault. (`malloc_trim` trims at
 //! once, as in every profile, and so does a trim threshold the program set.)
 
+use crate::os::record;
 use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::Relaxed;
 
@@ -19,7 +20,7 @@ use crate::chunk::*;
 use crate::config::tunables::MP;
 use crate::os::printerr::assertion_failed;
 use crate::os::sys;
-use crate::os::text::trace;
+use crate::os::trace::trace;
 
 /// How long the main heap must not have grown before the `fast` profile
 /// trims its top.
@@ -71,6 +72,8 @@ impl Locked {
                     break;
                 }
                 (*self.av).system_mem -= (*h).size;
+                record::did(record::did::TRIMMED);
+                record::heap(2, h as usize, 0, self.av as usize);
                 trace(format_args!(
                     "munmap {h:p}  thread arena {:p}: heap entirely free, given back",
                     self.av
@@ -101,6 +104,7 @@ impl Locked {
             }
             let extra = align_down(top_area - pad, page);
             if extra != 0 {
+                record::did(record::did::TRIMMED);
                 trace(format_args!(
                     "madvise+mprotect -{extra:#x}  thread heap {h:p}: top ({top_size} bytes) passed the trim threshold"
                 ));
@@ -135,6 +139,7 @@ impl Locked {
         if sys::sbrk_by(0) != Some(top.plus(top_size).as_ptr()) {
             return false;
         }
+        record::did(record::did::TRIMMED);
         trace(format_args!(
             "brk -{extra:#x}  main arena: top ({top_size} bytes) passed the trim threshold, keeping {pad} bytes of pad"
         ));

@@ -20,6 +20,7 @@
 //! | tcache_bins      | 64       | tcache bins in use (chunk sizes 32..=1040)     |
 //! | tcache_count     | 7        | chunks cached per tcache bin                   |
 
+use crate::os::record;
 use core::sync::atomic::{AtomicI32, AtomicU8, AtomicUsize, Ordering::Relaxed};
 
 pub const DEFAULT_TRIM_THRESHOLD: usize = 128 * 1024;
@@ -512,10 +513,14 @@ fn read_environment_now() {
         return;
     }
     if env_value(b"PTMALLOC_RS_TRACE").is_some_and(|v| !v.is_empty() && v != b"0") {
-        crate::os::text::TRACE.store(true, Relaxed);
+        crate::os::trace::TRACE.store(true, Relaxed);
     }
     if env_value(b"PTMALLOC_RS_CHECK_HEAP").is_some_and(|v| !v.is_empty() && v != b"0") {
         CHECK_HEAP.store(true, Relaxed);
+        record::WATCH.fetch_or(record::WATCH_CHECK, Relaxed);
+    }
+    if let Some(file) = env_value(b"PTMALLOC_RS_RECORD") {
+        record::start(file);
     }
     let mut named = 0u32;
     let mut i = 0;

@@ -10,6 +10,8 @@
 
 pub mod lock;
 pub mod printerr;
+pub mod record;
 pub mod sys;
 pub mod text;
 pub mod thread;
+pub mod trace;

@@ -52,6 +52,7 @@ pub fn malloc_printerr(msg: &str) -> ! {
     if check_action() != ABORT {
         print(msg);
     }
+    super::record::flush_self();
     sys::abort()
 }
 
@@ -65,6 +66,7 @@ pub fn misuse(msg: &str) {
         print(msg);
     }
     if action & ABORT != 0 {
+        super::record::flush_self();
         sys::abort();
     }
 }
@@ -82,5 +84,6 @@ pub fn assertion_failed(function: &str, expression: &str) -> ! {
         format_args!("Fatal glibc error: malloc assertion failure in {function}: {expression}\n"),
     );
     out.flush();
+    super::record::flush_self();
     sys::abort()
 }

@@ -77,20 +77,43 @@ impl<const N: usize> Drop for Out<N> {
     }
 }
 
-/// Set from PTMALLOC_RS_TRACE: every system call the allocator makes is
-/// announced on stderr with its reason.
-pub static TRACE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+/// One line of text kept in a stack buffer (cut at `N` bytes), to be sent
+/// to more than one place.
+pub struct Line<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
 
-/// Writes one trace line (`ptmalloc-rs: …`) when tracing is on.
-#[inline]
-pub fn trace(args: fmt::Arguments) {
-    if TRACE.load(core::sync::atomic::Ordering::Relaxed) {
-        trace_line(args);
+impl<const N: usize> Line<N> {
+    pub fn new() -> Self {
+        Line {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
     }
 }
 
+impl<const N: usize> Write for Line<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self.buf.get_mut(self.len..).unwrap_or_default();
+        let n = room.len().min(s.len());
+        for (dst, &src) in room.iter_mut().zip(s.as_bytes()) {
+            *dst = src;
+        }
+        self.len += n;
+        Ok(())
+    }
+}
+
+/// Says something about the library's own settings on stderr, as
+/// `ptmalloc-rs: …` (a malformed PTMALLOC_RS_* value, a recording that
+/// cannot start).
 #[cold]
-fn trace_line(args: fmt::Arguments) {
+pub fn warn(args: fmt::Arguments) {
     let mut out = Out::<256>::new(Sink::Fd(2));
     let _ = out.write_str("ptmalloc-rs: ");
     let _ = out.write_fmt(args);

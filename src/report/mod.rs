@@ -10,6 +10,7 @@
 
 pub mod debuginfo;
 pub mod inspect;
+pub mod observe;
 pub mod sort;
 pub mod stats;
 pub mod verify;

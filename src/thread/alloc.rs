@@ -11,6 +11,7 @@ use crate::arena::{self, locked::Locked};
 use crate::chunk::*;
 use crate::config::profile;
 use crate::os::printerr::{assertion_failed, misuse};
+use crate::os::record;
 use crate::os::sys;
 use crate::thread::arenas;
 use crate::thread::tls::{self, TORN_DOWN, ThreadState};
@@ -123,7 +124,7 @@ unsafe fn from_remote_frees(
             let next = arena::remote::next_taken(cur);
             let p = Chunk::from_mem(cur);
             match TcBin::of_size(p.size()) {
-                Some(i) if (*tc).has_room(i) => (*tc).put(p, i),
+                Some(i) if (*tc).has_room(i) => (*tc).stash(p, i, own as usize),
                 _ => rest.add_taken(own, p),
             }
             cur = next;
@@ -146,7 +147,10 @@ unsafe fn from_large_cache(tc: *mut Tcache, nb: usize) -> Result<NonNull<u8>, Er
     // SAFETY: forwarded from the caller.
     let mem = unsafe { (*largecache::of(tc)).get(nb) };
     match NonNull::new(mem) {
-        Some(m) => Ok(m),
+        Some(m) => {
+            record::served(record::how::LARGE_CACHE);
+            Ok(m)
+        }
         None => malloc_from_arena(nb),
     }
 }
@@ -413,6 +417,8 @@ fn init_tcache(ts: *mut ThreadState) {
         unsafe {
             core::ptr::write_bytes(p, 0, bytes);
             (*ts).tcache = p.cast();
+            let c = Chunk::from_mem(p);
+            record::chunk(record::state::INUSE, c.addr(), c.size(), 0);
         }
         tls::registry::join();
     }
@@ -547,6 +553,9 @@ unsafe fn into_large_cache(tc: *mut Tcache, mine: *mut arena::state::Arena, p: C
         let keep = own.is_some_and(|av| arena::state::top_hint(av) != p.plus(size).addr());
         if !keep || !(*lc).put(p, size) {
             arenas::free_or_defer(p);
+        } else {
+            record::chunk(record::state::LARGE_CACHE, p.addr(), size, mine as usize);
+            record::did(record::did::LARGE_CACHE);
         }
     }
 }

@@ -40,6 +40,7 @@ use crate::chunk::Chunk;
 use crate::config::profile;
 use crate::config::tunables::MP;
 use crate::os::lock::{FORK_HOLDER, Got, Lock};
+use crate::os::record;
 use crate::os::sys;
 use crate::thread::tls::{self, TORN_DOWN};
 
@@ -397,7 +398,15 @@ pub(crate) fn exit_key() -> libc::pthread_key_t {
 /// arenas, detach from the arena, and put the arena on the free list if no
 /// thread is left on it.
 extern "C" fn thread_exit(_: *mut libc::c_void) {
-    flush_tcache();
+    if record::on() {
+        // Recorded as a call of its own: the tcache's chunks go back.
+        let outer = record::begin_call();
+        flush_tcache();
+        record::end_call(record::THREAD_EXIT, [0, 0], [0; 4], 0, (0, 0), outer);
+        record::thread_exit();
+    } else {
+        flush_tcache();
+    }
     let a = thread_arena();
     set_thread_arena(TORN_DOWN);
     if a.is_null() || a == TORN_DOWN {

@@ -43,6 +43,8 @@ unsafe extern "C" {
 // at a time in a process with threads) and clear it.
 
 extern "C" fn before_fork() {
+    // A recording's buffers go out first: the child starts its own.
+    crate::os::record::flush_all();
     if sys::single_threaded() {
         return;
     }
@@ -84,6 +86,7 @@ extern "C" fn after_fork_parent() {
 /// interrupted resumes in the child too.
 extern "C" fn after_fork_child() {
     tls::forget_tid();
+    crate::os::record::after_fork_child();
     if FORK_HOLDER.swap(0, SeqCst) == 0 {
         return;
     }
