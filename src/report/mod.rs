@@ -1,15 +1,17 @@
 //! Layer 6, `report`: what the allocator tells about itself.
 //!
 //! glibc's `mallinfo`/`mallinfo2`, `malloc_stats`, `malloc_info` and
-//! `malloc_trim` (`stats`); the heap dump (`inspect`); the descriptor outside
-//! tools read the state through (`debuginfo`); and the heap-consistency
-//! checker (`verify`). None of them changes a heap's layout, except
-//! `malloc_trim`, which trims as glibc's does.
+//! `malloc_trim` (`stats`); the heap dump (`inspect`) and the lists it reads
+//! (`lists`); the descriptor outside tools read the state through
+//! (`debuginfo`); and the heap-consistency checker (`verify`). None of them
+//! changes a heap's layout, except `malloc_trim`, which trims as glibc's
+//! does.
 //!
 //! Uses every layer below it; nothing below uses it.
 
 pub mod debuginfo;
 pub mod inspect;
+pub mod lists;
 pub mod sort;
 pub mod stats;
 pub mod verify;

@@ -203,7 +203,7 @@ fn expected() -> BTreeMap<String, Vec<u64>> {
         ),
         (
             "TCACHE_WALK_LIMIT",
-            crate::report::inspect::TCACHE_WALK_LIMIT as u64,
+            crate::report::lists::TCACHE_WALK_LIMIT as u64,
         ),
         (
             "THREAD_LIST_LIMIT",
