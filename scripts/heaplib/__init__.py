@@ -21,7 +21,8 @@ from .proc import (LIB_PREFIX, PAGE, Failure, Mapping, Mem, Stopped, comm_of, fi
                    glibc_info, library_info, read_maps, stack_pointers, thread_ids)
 
 __all__ = ["HEAP_MAX", "L", "LIB_PREFIX", "PAGE", "Failure", "Mapping", "Snapshot", "chunk_lines",
-           "comm_of", "find_mapping", "format_dump", "layout_hash", "read_maps", "snapshot"]
+           "comm_of", "find_mapping", "format_dump", "layout_hash", "read_maps", "snapshot",
+           "stopped_for"]
 
 
 class Snapshot:
@@ -64,6 +65,12 @@ class _Deadline:
         for s, h in self.old.items():
             signal.signal(s, h)
         return False
+
+
+def stopped_for(snap):
+    """How long the snapshot's threads were stopped, in words."""
+    n = len(snap.tids)
+    return "its %d thread%s stopped (ptrace) for %.3f s" % (n, "" if n == 1 else "s", snap.seconds)
 
 
 def snapshot(pid, stop=True, chunks=False, timeout=60.0, glibc=False):

@@ -37,27 +37,11 @@
 set -u
 scripts=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=common.bash
-source "$(dirname "$0")/common.bash"   # LIB, WORK (the cwd), check_preload, finish
+source "$(dirname "$0")/common.bash"   # LIB, WORK (the cwd), check_preload, pass, fail, has, wait_for, finish
 
-pass() { real_runs=$((real_runs + 1)); echo "ok   $1"; }
-fail() { real_runs=$((real_runs + 1)); real_failures=$((real_failures + 1)); echo "FAIL $1"; }
-# has FILE ERE WHAT: FILE has a line matching ERE
-has() {
-  if grep -Eq -- "$2" "$1"; then pass "$3"; else
-    fail "$3: no line of $(basename "$1") matches /$2/"; fi
-}
 # section FILE FROM_ERE TO_ERE: the lines from the first match of FROM_ERE up
 # to (not including) the next line matching TO_ERE
 section() { awk -v a="$2" -v b="$3" '$0 ~ a {on = 1; print; next} on && $0 ~ b {exit} on' "$1"; }
-# wait_for FILE ERE TRIES: until FILE has a line matching ERE (0.1 s a try)
-wait_for() {
-  local i
-  for ((i = 0; i < $3; i++)); do
-    grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
 # mapped PID: until the process has the library mapped (it is loaded)
 mapped() { wait_for "/proc/$1/maps" 'libptmalloc_rs' 100; }
 # one_line FILE_OUT FILE_ERR ERE WHAT: nothing on stdout, exactly one line on
