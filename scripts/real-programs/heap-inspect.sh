@@ -14,9 +14,11 @@
 # itself.  Then:
 #   heap-inspect --chunks PID runs while the program sleeps: the sleep must
 #     not be cut short, and the program must run on;
-#   its dump and chunk listing must be the program's own malloc_rs_dump and
-#     malloc_rs_dump_chunks text, taken afterwards in the same process with
-#     the heap unchanged, line for line (apart from the first line, which
+#   its dump and chunk listing must be the program's own malloc_rs_dump (up
+#     to its totals: the "where is my memory" section after them is
+#     heap-explain's) and malloc_rs_dump_chunks text, taken afterwards in
+#     the same process with the heap unchanged, line for line (apart from
+#     the first line, which
 #     says who wrote it, and the dump's words for the tcaches of the thread
 #     that dumps and of the others, which name no heap fact);
 #   the maps must be annotated ([heap] as the main arena, the thread heap's
@@ -253,7 +255,10 @@ has outside-dump.txt "^ptmalloc-rs heap dump, pid $pid, read from outside by hea
   "the dump's first line says who read it"
 # The program's dump names its own thread's tcache "(this thread)" and the
 # others' "(a snapshot: it runs on)"; read from outside, all are stopped.
-sed -E '1d; s/^(tcache of thread [0-9]+) \((this thread|a snapshot: it runs on)\)/\1/' self-dump.txt >inside.txt
+# The dump's "where is my memory" section, after its totals, is
+# heap-explain's to compare (real-programs/heap-explain.sh).
+sed -n '1,/^totals /p' self-dump.txt |
+  sed -E '1d; s/^(tcache of thread [0-9]+) \((this thread|a snapshot: it runs on)\)/\1/' >inside.txt
 sed 1d outside-dump.txt >outside.txt
 if [ -s inside.txt ] && grep -q '^arena 1 ' inside.txt && diff outside.txt inside.txt >dump.diff; then
   pass "heap-inspect's dump is the program's own malloc_rs_dump, line for line ($(wc -l <inside.txt) lines)"
@@ -366,7 +371,8 @@ if wait_for locked.out '^filler' 100 && filler=$(awk '$1 == "filler" {print $2}'
   printf d >&6
   if wait_for locked.out '^dumped' 100; then
     sed -n '/^ptmalloc-rs heap dump, pid /,/^totals /p' linspect.txt | sed 1d >loutside.txt
-    sed -E '1d; s/^(tcache of thread [0-9]+) \((this thread|a snapshot: it runs on)\)/\1/' lself-dump.txt >linside.txt
+    sed -n '1,/^totals /p' lself-dump.txt |
+      sed -E '1d; s/^(tcache of thread [0-9]+) \((this thread|a snapshot: it runs on)\)/\1/' >linside.txt
     if grep -q "locked by thread $filler, skipped" linside.txt && diff loutside.txt linside.txt >ldump.diff; then
       pass "locked: heap-inspect's dump is the program's own, the locked arena included"
     else

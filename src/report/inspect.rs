@@ -11,6 +11,9 @@
 //! read through the kernel (`sys::read_checked`), so a pointer that went
 //! stale cannot fault, and shown as a snapshot.
 //!
+//! After the totals comes "where is my memory" (`explain`): per arena,
+//! where its bytes are and what would give them back.
+//!
 //! Reached three ways: `malloc_rs_dump(fd)`; the signal named by
 //! `PTMALLOC_RS_DUMP_SIGNAL` (a number, or USR1/USR2); and at exit when
 //! `PTMALLOC_RS_DUMP_AT_EXIT` is set (to stderr).
@@ -186,6 +189,7 @@ pub fn dump(fd: i32) {
         "totals (arenas shown): {} bytes from the system, {} in use, {} free ({} in fastbins)",
         totals.arena, totals.uordblks, totals.fordblks, totals.fsmblks
     );
+    super::explain::write_section(&mut out);
 }
 
 /// Every registered thread's tcache: the calling thread's read directly,

@@ -157,3 +157,73 @@ pub(super) fn large_bin_floor(i: usize) -> usize {
     }
     size
 }
+
+/// A sorted set of chunk addresses in a private mapping of its own, sized
+/// for `cap` entries counted beforehand: "where is my memory" must tell
+/// every fastbin and cached chunk from the chunks in use, and a program can
+/// have hundreds of thousands. A mapping, not malloc: the dump allocates
+/// nothing from the heaps it reads. Unmapped when dropped; a mapping that
+/// cannot be made gives an empty set (`mapped` false).
+pub(super) struct MappedSet {
+    addrs: *mut usize,
+    bytes: usize,
+    cap: usize,
+    len: usize,
+    pub(super) mapped: bool,
+}
+
+impl MappedSet {
+    pub(super) fn new(cap: usize) -> Self {
+        let page = sys::page_size();
+        let bytes = cap
+            .checked_mul(size_of::<usize>())
+            .and_then(|b| b.checked_add(page - 1))
+            .map_or(0, |b| b & !(page - 1));
+        let addrs = if bytes == 0 { None } else { sys::map_rw(bytes) };
+        MappedSet {
+            addrs: addrs.map_or(core::ptr::null_mut(), |p| p.cast()),
+            bytes,
+            cap: if addrs.is_some() { cap } else { 0 },
+            len: 0,
+            mapped: addrs.is_some() || cap == 0,
+        }
+    }
+
+    fn slice(&self) -> &[usize] {
+        if self.addrs.is_null() {
+            return &[];
+        }
+        // SAFETY: the mapping holds `cap` words, of which the first `len`
+        // (<= cap) were written by `add`; it lives until `drop`.
+        unsafe { core::slice::from_raw_parts(self.addrs, self.len) }
+    }
+
+    pub(super) fn add(&mut self, a: usize) {
+        if self.len < self.cap {
+            // SAFETY: `len < cap`: inside the mapping.
+            unsafe { self.addrs.add(self.len).write(a) };
+            self.len += 1;
+        }
+    }
+
+    pub(super) fn seal(&mut self) {
+        if self.addrs.is_null() {
+            return;
+        }
+        // SAFETY: as in `slice`; this is the only reference to the words.
+        crate::report::sort::sort(unsafe { core::slice::from_raw_parts_mut(self.addrs, self.len) });
+    }
+
+    pub(super) fn contains(&self, a: usize) -> bool {
+        self.slice().binary_search(&a).is_ok()
+    }
+}
+
+impl Drop for MappedSet {
+    fn drop(&mut self) {
+        if !self.addrs.is_null() {
+            // SAFETY: our own mapping, of `bytes` bytes; nothing uses it now.
+            unsafe { sys::unmap(self.addrs.cast(), self.bytes) };
+        }
+    }
+}
