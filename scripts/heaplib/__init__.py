@@ -17,22 +17,25 @@ import signal
 
 from .heap import HEAP_MAX, chunk_lines, format_dump, read_descriptor, read_heap
 from .layout import L, layout_hash
-from .proc import (LIB_PREFIX, PAGE, Failure, Mapping, Mem, Stopped, comm_of, find_mapping,
-                   glibc_info, library_info, read_maps, stack_pointers, thread_ids)
+from .proc import (LIB_PREFIX, PAGE, Failure, Mapping, Mem, Residency, Stopped, comm_of,
+                   find_mapping, glibc_info, library_info, read_maps, stack_pointers, thread_ids)
 
 __all__ = ["HEAP_MAX", "L", "LIB_PREFIX", "PAGE", "Failure", "Mapping", "Snapshot", "chunk_lines",
-           "comm_of", "find_mapping", "format_dump", "layout_hash", "read_maps", "snapshot"]
+           "comm_of", "find_mapping", "format_dump", "layout_hash", "read_maps", "snapshot",
+           "stopped_for"]
 
 
 class Snapshot:
     """maps, lib (library_info), comm, state (heap.HeapState, or None when
     the memory could not be read), sps ({tid: stack pointer}), tids, seconds
     (how long the threads were stopped; None if they were not), problem (why
-    the memory could not be read)."""
+    the memory could not be read), residency (proc.Residency, when asked
+    for)."""
 
     def __init__(self, maps, lib, comm):
         self.maps, self.lib, self.comm = maps, lib, comm
         self.state = None
+        self.residency = None
         self.sps, self.tids = {}, []
         self.seconds = None
         self.problem = None
@@ -66,9 +69,16 @@ class _Deadline:
         return False
 
 
-def snapshot(pid, stop=True, chunks=False, timeout=60.0, glibc=False):
+def stopped_for(snap):
+    """How long the snapshot's threads were stopped, in words."""
+    n = len(snap.tids)
+    return "its %d thread%s stopped (ptrace) for %.3f s" % (n, "" if n == 1 else "s", snap.seconds)
+
+
+def snapshot(pid, stop=True, chunks=False, timeout=60.0, glibc=False, residency=False):
     """Reads process `pid`: with `stop`, every thread is stopped while the
-    maps and the whole heap (and with `chunks`, every chunk) are read, so
+    maps and the whole heap (and with `chunks`, every chunk; with
+    `residency`, which pages are in memory, taken first) are read, so
     they are one consistent picture; without, only what the maps
     annotation needs is read from the running process.  Failure (one line,
     an exit status) when the process does not exist, cannot be read, does
@@ -108,6 +118,8 @@ def snapshot(pid, stop=True, chunks=False, timeout=60.0, glibc=False):
                 mem.forget()
                 snap.maps = read_maps(pid)
                 snap.lib = lib if glibc else library_info(pid, snap.maps) or lib
+                if residency:
+                    snap.residency = Residency(pid, snap.maps)
                 snap.state = read_heap(mem, desc, chunks=chunks)
                 snap.tids = list(stopped.tids)
                 snap.sps = stack_pointers(pid, snap.tids)

@@ -176,9 +176,10 @@ def read_heap(mem, desc, chunks=False, light=False):
     r = Reader(mem)
     st = HeapState()
     mp = desc["mp"]
-    for name in ("n_mmaps", "max_n_mmaps"):
+    for name in ("n_mmaps", "max_n_mmaps", "no_dyn_threshold"):
         st.mp[name] = mem.i32(mp + L.off["Params." + name]) or 0
-    for name in ("mmapped_mem", "max_mmapped_mem", "sbrk_base"):
+    for name in ("mmapped_mem", "max_mmapped_mem", "sbrk_base", "trim_threshold", "top_pad",
+                 "mmap_threshold", "arena_max"):
         st.mp[name] = mem.word(mp + L.off["Params." + name]) or 0
     if desc.get("profile"):
         byte = mem.read(desc["profile"], 1)

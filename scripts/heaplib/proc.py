@@ -13,6 +13,7 @@ the detach.  Should this script die, the kernel detaches the threads itself.
 Every ptrace call is made from this one Python thread, as ptrace requires.
 """
 
+import bisect
 import ctypes
 import errno
 import os
@@ -465,3 +466,141 @@ def stack_pointers(pid, tids):
         except (OSError, ValueError):
             pass
     return sps
+
+
+# --------------------------------------------------------------- residency
+
+# /proc/PID/pagemap: one 64-bit entry per page; /proc/kpageflags: one per
+# physical page (root only).
+PM_PRESENT = 1 << 63
+PM_SWAPPED = 1 << 62
+PM_PFN = (1 << 55) - 1
+KPF_ZERO_PAGE = 1 << 24
+
+
+class Residency:
+    """Which pages of a process are in memory, taken in one go while its
+    threads are stopped and before anything of its heap is read: reading a
+    page that was never touched through /proc/PID/mem maps the kernel's
+    shared zero page there, which /proc/PID/pagemap then shows as present
+    (smaps' Rss does not count it, and neither does `resident` below when
+    /proc/kpageflags can be read, i.e. as root).
+
+    Holds smaps' Rss of every mapping, the pagemap entries of the
+    read-write anonymous mappings and [heap] (everything an arena or an
+    mmap'd chunk can be in), and the process's VmRSS."""
+
+    def __init__(self, pid, maps):
+        self.vmas = []              # (start, end, Rss bytes, perms, path)
+        self.entries = {}           # start of a mapping -> its pagemap entries (bytes)
+        self.vm_rss = None
+        base = proc_dir(pid)
+        try:
+            with open(base + "/smaps") as f:
+                cur = None
+                for line in f:
+                    first = line.split(None, 1)[0]
+                    if "-" in first and not first.endswith(":"):
+                        m = Mapping(line)
+                        cur = [m.start, m.end, 0, m.perms, m.path]
+                        self.vmas.append(cur)
+                    elif first == "Rss:" and cur is not None:
+                        cur[2] = int(line.split()[1]) * 1024
+        except OSError as e:
+            raise Failure(cannot_read(pid, base + "/smaps", e), 3)
+        try:
+            with open(base + "/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        self.vm_rss = int(line.split()[1]) * 1024
+        except (OSError, ValueError):
+            pass
+        try:
+            fd = os.open(base + "/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise Failure(cannot_read(pid, base + "/pagemap", e), 3)
+        try:
+            for start, end, _, perms, path in self.vmas:
+                if perms.startswith("rw") and (path == "" or path == "[heap]"):
+                    want = (end - start) // PAGE * 8
+                    data = os.pread(fd, want, start // PAGE * 8)
+                    self.entries[start] = data
+        except OSError as e:
+            raise Failure(cannot_read(pid, base + "/pagemap", e), 3)
+        finally:
+            os.close(fd)
+        self._starts = sorted(self.entries)
+        self._counts = {}           # start of a mapping -> prefix counts of resident pages
+        self._zero = None
+
+    def _zero_pfns(self):
+        """The physical pages that are the kernel's zero pages (from
+        /proc/kpageflags; an empty set when it cannot be read)."""
+        if self._zero is not None:
+            return self._zero
+        self._zero = set()
+        pfns = set()
+        for data in self.entries.values():
+            for (e,) in struct.iter_unpack("<Q", data):
+                if e & PM_PRESENT and e & PM_PFN:
+                    pfns.add(e & PM_PFN)
+        if not pfns:
+            return self._zero
+        try:
+            fd = os.open("/proc/kpageflags", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return self._zero
+        try:
+            per_block = PAGE // 8
+            for block in sorted(set(p // per_block for p in pfns)):
+                data = os.pread(fd, PAGE, block * PAGE)
+                for i, (flags,) in enumerate(struct.iter_unpack("<Q", data[:len(data) // 8 * 8])):
+                    if flags & KPF_ZERO_PAGE:
+                        self._zero.add(block * per_block + i)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        return self._zero
+
+    def _prefix(self, start):
+        counts = self._counts.get(start)
+        if counts is None:
+            zero = self._zero_pfns()
+            counts = [0]
+            n = 0
+            for (e,) in struct.iter_unpack("<Q", self.entries[start]):
+                if e & PM_PRESENT and (e & PM_PFN) not in zero:
+                    n += 1
+                counts.append(n)
+            self._counts[start] = counts
+        return counts
+
+    def resident(self, start, end):
+        """Bytes of the pages of [start, end) (page-aligned) that are in
+        memory, by pagemap (zero pages left out when they can be told)."""
+        total = 0
+        i = max(bisect.bisect_right(self._starts, start) - 1, 0)
+        while i < len(self._starts) and self._starts[i] < end:
+            vstart = self._starts[i]
+            vend = vstart + len(self.entries[vstart]) // 8 * PAGE
+            a, b = max(start, vstart), min(end, vend)
+            if a < b:
+                counts = self._prefix(vstart)
+                total += (counts[(b - vstart) // PAGE] - counts[(a - vstart) // PAGE]) * PAGE
+            i += 1
+        return total
+
+    def mapping_resident(self, start, end):
+        """The resident bytes of [start, end): smaps' Rss of each mapping
+        that lies inside it, pagemap for a part of a mapping (one the
+        kernel merged with a neighbour)."""
+        total = 0
+        for vstart, vend, rss, _, _ in self.vmas:
+            if vstart >= end or vend <= start:
+                continue
+            if start <= vstart and vend <= end:
+                total += rss
+            else:
+                total += self.resident(max(start, vstart), min(end, vend))
+        return total

@@ -16,6 +16,13 @@
 #              tests nothing).  Returns 1 on a mismatch; the script goes on.
 #   same_file A B WHAT
 #              one more comparison: files A and B must be byte-identical.
+#   pass WHAT, fail WHAT
+#              one more check that passed or failed (an "ok" or "FAIL" line).
+#   has FILE ERE WHAT
+#              one more check: FILE has a line matching ERE.
+#   wait_for FILE ERE TRIES
+#              waits until FILE has a line matching ERE (0.1 s a try);
+#              returns 1 if it never does.
 #   finish     prints the summary and exits 1 if any comparison failed.
 #
 # Before anything runs, check_preload makes sure the preload really takes
@@ -146,6 +153,21 @@ same_file() { # a b what
     echo "FAIL $3: missing $( [ -f "$1" ] || echo "$1") $( [ -f "$2" ] || echo "$2")"
   fi
   real_failures=$((real_failures + 1))
+  return 1
+}
+
+pass() { real_runs=$((real_runs + 1)); echo "ok   $1"; }
+fail() { real_runs=$((real_runs + 1)); real_failures=$((real_failures + 1)); echo "FAIL $1"; }
+has() {
+  if grep -Eq -- "$2" "$1"; then pass "$3"; else
+    fail "$3: no line of $(basename "$1") matches /$2/"; fi
+}
+wait_for() {
+  local i
+  for ((i = 0; i < $3; i++)); do
+    grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
   return 1
 }
 

@@ -14,9 +14,11 @@
 # itself.  Then:
 #   heap-inspect --chunks PID runs while the program sleeps: the sleep must
 #     not be cut short, and the program must run on;
-#   its dump and chunk listing must be the program's own malloc_rs_dump and
-#     malloc_rs_dump_chunks text, taken afterwards in the same process with
-#     the heap unchanged, line for line (apart from the first line, which
+#   its dump and chunk listing must be the program's own malloc_rs_dump (up
+#     to its totals: the "where is my memory" section after them is
+#     heap-explain's) and malloc_rs_dump_chunks text, taken afterwards in
+#     the same process with the heap unchanged, line for line (apart from
+#     the first line, which
 #     says who wrote it, and the dump's words for the tcaches of the thread
 #     that dumps and of the others, which name no heap fact);
 #   the maps must be annotated ([heap] as the main arena, the thread heap's
@@ -37,27 +39,11 @@
 set -u
 scripts=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=common.bash
-source "$(dirname "$0")/common.bash"   # LIB, WORK (the cwd), check_preload, finish
+source "$(dirname "$0")/common.bash"   # LIB, WORK (the cwd), check_preload, pass, fail, has, wait_for, finish
 
-pass() { real_runs=$((real_runs + 1)); echo "ok   $1"; }
-fail() { real_runs=$((real_runs + 1)); real_failures=$((real_failures + 1)); echo "FAIL $1"; }
-# has FILE ERE WHAT: FILE has a line matching ERE
-has() {
-  if grep -Eq -- "$2" "$1"; then pass "$3"; else
-    fail "$3: no line of $(basename "$1") matches /$2/"; fi
-}
 # section FILE FROM_ERE TO_ERE: the lines from the first match of FROM_ERE up
 # to (not including) the next line matching TO_ERE
 section() { awk -v a="$2" -v b="$3" '$0 ~ a {on = 1; print; next} on && $0 ~ b {exit} on' "$1"; }
-# wait_for FILE ERE TRIES: until FILE has a line matching ERE (0.1 s a try)
-wait_for() {
-  local i
-  for ((i = 0; i < $3; i++)); do
-    grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
 # mapped PID: until the process has the library mapped (it is loaded)
 mapped() { wait_for "/proc/$1/maps" 'libptmalloc_rs' 100; }
 # one_line FILE_OUT FILE_ERR ERE WHAT: nothing on stdout, exactly one line on
@@ -269,7 +255,10 @@ has outside-dump.txt "^ptmalloc-rs heap dump, pid $pid, read from outside by hea
   "the dump's first line says who read it"
 # The program's dump names its own thread's tcache "(this thread)" and the
 # others' "(a snapshot: it runs on)"; read from outside, all are stopped.
-sed -E '1d; s/^(tcache of thread [0-9]+) \((this thread|a snapshot: it runs on)\)/\1/' self-dump.txt >inside.txt
+# The dump's "where is my memory" section, after its totals, is
+# heap-explain's to compare (real-programs/heap-explain.sh).
+sed -n '1,/^totals /p' self-dump.txt |
+  sed -E '1d; s/^(tcache of thread [0-9]+) \((this thread|a snapshot: it runs on)\)/\1/' >inside.txt
 sed 1d outside-dump.txt >outside.txt
 if [ -s inside.txt ] && grep -q '^arena 1 ' inside.txt && diff outside.txt inside.txt >dump.diff; then
   pass "heap-inspect's dump is the program's own malloc_rs_dump, line for line ($(wc -l <inside.txt) lines)"
@@ -382,7 +371,8 @@ if wait_for locked.out '^filler' 100 && filler=$(awk '$1 == "filler" {print $2}'
   printf d >&6
   if wait_for locked.out '^dumped' 100; then
     sed -n '/^ptmalloc-rs heap dump, pid /,/^totals /p' linspect.txt | sed 1d >loutside.txt
-    sed -E '1d; s/^(tcache of thread [0-9]+) \((this thread|a snapshot: it runs on)\)/\1/' lself-dump.txt >linside.txt
+    sed -n '1,/^totals /p' lself-dump.txt |
+      sed -E '1d; s/^(tcache of thread [0-9]+) \((this thread|a snapshot: it runs on)\)/\1/' >linside.txt
     if grep -q "locked by thread $filler, skipped" linside.txt && diff loutside.txt linside.txt >ldump.diff; then
       pass "locked: heap-inspect's dump is the program's own, the locked arena included"
     else

@@ -11,6 +11,9 @@
 //! read through the kernel (`sys::read_checked`), so a pointer that went
 //! stale cannot fault, and shown as a snapshot.
 //!
+//! After the totals comes "where is my memory" (`explain`): per arena,
+//! where its bytes are and what would give them back.
+//!
 //! Reached three ways: `malloc_rs_dump(fd)`; the signal named by
 //! `PTMALLOC_RS_DUMP_SIGNAL` (a number, or USR1/USR2); and at exit when
 //! `PTMALLOC_RS_DUMP_AT_EXIT` is set (to stderr).
@@ -23,9 +26,8 @@
 use core::fmt::Write;
 use core::sync::atomic::Ordering::Relaxed;
 
+use super::lists::{AddrSet, TcEvent, cached_chunks, large_bin_floor, locked_by, walk_tcache};
 use crate::arena::{locked::Locked, state::main_arena, walk::Bin, walk::HeapEvent};
-use crate::chunk::bins::largebin_index;
-use crate::chunk::safelink::protect;
 use crate::chunk::{Chunk, IS_MMAPPED, NON_MAIN_ARENA, PREV_INUSE};
 use crate::config::tunables::MP;
 use crate::os::sys;
@@ -187,31 +189,7 @@ pub fn dump(fd: i32) {
         "totals (arenas shown): {} bytes from the system, {} in use, {} free ({} in fastbins)",
         totals.arena, totals.uordblks, totals.fordblks, totals.fsmblks
     );
-}
-
-/// Says who holds the lock of arena `a` that the dump could not take.
-fn locked_by(out: &mut impl Write, a: *mut crate::arena::state::Arena) {
-    // SAFETY: arenas live for the whole process; the mutex is atomic.
-    match unsafe { crate::arena::state::mutex(a) }.holder() {
-        Some(tid) if tid == crate::os::lock::MARKED => {
-            let _ = writeln!(
-                out,
-                "in use by this thread, the one dumping (interrupted inside the allocator), skipped"
-            );
-        }
-        Some(tid) if tid == crate::os::thread::tid() => {
-            let _ = writeln!(
-                out,
-                "locked by thread {tid}, the one dumping (interrupted inside the allocator), skipped"
-            );
-        }
-        Some(tid) => {
-            let _ = writeln!(out, "locked by thread {tid}, skipped");
-        }
-        None => {
-            let _ = writeln!(out, "busy (its lock changed hands throughout), skipped");
-        }
-    }
+    super::explain::write_section(&mut out);
 }
 
 /// Every registered thread's tcache: the calling thread's read directly,
@@ -250,58 +228,6 @@ fn dump_tcaches(out: &mut impl Write) {
     }
 }
 
-/// What `walk_tcache` reports, in order: for each non-empty bin, `Bin`,
-/// then its chunks, then `BinEnd` (after `Broken` if the chain broke).
-enum TcEvent {
-    Bin { idx: usize, count: usize },
-    Chunk(usize),
-    Broken,
-    BinEnd,
-}
-
-/// Most entries the dump follows in one tcache bin.
-pub(crate) const TCACHE_WALK_LIMIT: usize = 1000;
-
-/// Walks the tcache at `tc`, reading everything with `read_checked` (a
-/// chain whose entry was taken meanwhile ends in `Broken`). False if the
-/// cache itself cannot be read.
-fn walk_tcache(tc: usize, mut f: impl FnMut(TcEvent)) -> bool {
-    use crate::arena::tcache::Tcache;
-    use crate::chunk::bins::TCACHE_MAX_BINS;
-    let mut raw = [0u8; size_of::<Tcache>()];
-    if !sys::read_checked(tc, &mut raw) {
-        return false;
-    }
-    let counts_at = core::mem::offset_of!(Tcache, counts);
-    let entries_at = core::mem::offset_of!(Tcache, entries);
-    for idx in 0..TCACHE_MAX_BINS {
-        let c = counts_at + 2 * idx;
-        let count = u16::from_ne_bytes([raw[c], raw[c + 1]]) as usize;
-        if count == 0 {
-            continue;
-        }
-        f(TcEvent::Bin { idx, count });
-        let w = entries_at + 8 * idx;
-        let mut e = usize::from_ne_bytes(raw[w..w + 8].try_into().unwrap_or([0; 8]));
-        for _ in 0..count.min(TCACHE_WALK_LIMIT) {
-            if e == 0 || !crate::chunk::is_aligned(e) {
-                f(TcEvent::Broken);
-                break;
-            }
-            f(TcEvent::Chunk(Chunk::from_mem(e as *mut u8).addr()));
-            match sys::read_word_checked(e) {
-                Some(next) => e = protect(e, next),
-                None => {
-                    f(TcEvent::Broken);
-                    break;
-                }
-            }
-        }
-        f(TcEvent::BinEnd);
-    }
-    true
-}
-
 /// One tcache at `tc`: per non-empty bin, its count and chunk addresses.
 fn dump_one_tcache(out: &mut impl Write, tc: usize) {
     let readable = walk_tcache(tc, |ev| {
@@ -321,41 +247,6 @@ fn dump_one_tcache(out: &mut impl Write, tc: usize) {
     }
 }
 
-/// Most chunks of one kind (fastbin, unsorted, tcache) whose state the
-/// chunk listing can tell; beyond that they show as in use / small / large.
-const SET_MAX: usize = 2048;
-
-/// A fixed set of chunk addresses (sorted once filled).
-struct AddrSet {
-    addrs: [usize; SET_MAX],
-    len: usize,
-}
-
-impl AddrSet {
-    fn new() -> Self {
-        AddrSet {
-            addrs: [0; SET_MAX],
-            len: 0,
-        }
-    }
-    fn add(&mut self, a: usize) {
-        if let Some(slot) = self.addrs.get_mut(self.len) {
-            *slot = a;
-            self.len += 1;
-        }
-    }
-    fn seal(&mut self) {
-        crate::report::sort::sort(self.addrs.get_mut(..self.len).unwrap_or_default());
-    }
-    fn contains(&self, a: usize) -> bool {
-        self.addrs
-            .get(..self.len)
-            .unwrap_or_default()
-            .binary_search(&a)
-            .is_ok()
-    }
-}
-
 /// One line per chunk of every arena heap, in address order, preceded by
 /// a line per heap: `heap ARENA 0xSTART 0xEND` and
 /// `chunk ARENA 0xHEAP 0xADDR SIZE FLAGS STATE`, STATE one of inuse,
@@ -365,19 +256,7 @@ impl AddrSet {
 /// outside the process).
 pub fn dump_chunks(fd: i32) {
     let mut out = Out::<4096>::new(Sink::Fd(fd));
-    let mut tcache = AddrSet::new();
-    tls::registry::for_each(|t| {
-        // SAFETY: a registered state is alive while listed.
-        let tc = unsafe { (*t).tcache };
-        if !tc.is_null() {
-            walk_tcache(tc as usize, |ev| {
-                if let TcEvent::Chunk(c) = ev {
-                    tcache.add(c);
-                }
-            });
-        }
-    });
-    tcache.seal();
+    let tcache = cached_chunks();
     let mut n = 0;
     arenas::for_each_arena(|a| {
         // SAFETY: arenas live for the whole process.
@@ -436,15 +315,6 @@ pub fn dump_chunks(fd: i32) {
         });
         n += 1;
     });
-}
-
-/// The smallest chunk size of large bin `i`.
-fn large_bin_floor(i: usize) -> usize {
-    let mut size = 1024;
-    while largebin_index(size) < i {
-        size += 16;
-    }
-    size
 }
 
 extern "C" fn dump_on_signal(_: i32) {

@@ -127,7 +127,10 @@ fn expected() -> BTreeMap<String, Vec<u64>> {
         attached_threads, system_mem, max_system_mem,
     });
     fields!(want, "HeapInfo": HeapInfo { ar_ptr, prev, size, mprotect_size });
-    fields!(want, "Params": Params { n_mmaps, max_n_mmaps, mmapped_mem, max_mmapped_mem, sbrk_base });
+    fields!(want, "Params": Params {
+        trim_threshold, top_pad, mmap_threshold, arena_max,
+        n_mmaps, max_n_mmaps, no_dyn_threshold, mmapped_mem, max_mmapped_mem, sbrk_base,
+    });
     fields!(want, "ThreadState": ThreadState { tcache, arena, tid, next });
     fields!(want, "Tcache": Tcache { counts, entries });
     fields!(want, "LargeCache": LargeCache { bytes, chunks });
@@ -203,7 +206,7 @@ fn expected() -> BTreeMap<String, Vec<u64>> {
         ),
         (
             "TCACHE_WALK_LIMIT",
-            crate::report::inspect::TCACHE_WALK_LIMIT as u64,
+            crate::report::lists::TCACHE_WALK_LIMIT as u64,
         ),
         (
             "THREAD_LIST_LIMIT",
