@@ -54,12 +54,17 @@ impl Locked {
                 *max = sys;
             }
         }
+        // A recording sees the grown heap before any chunk in it.
+        if record::on() {
+            self.record_top();
+        }
         let top = self.top();
         // SAFETY: top is this arena's.
         let size = unsafe { top.size() };
         if size >= nb + MINSIZE {
             let rem = self.split(top, size, nb);
             self.set_top(rem);
+            record::served(record::how::TOP);
             return self.hand_out(top, nb);
         }
         core::ptr::null_mut()

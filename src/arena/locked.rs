@@ -151,7 +151,7 @@ impl Locked {
     /// ends), when it is not what this thread recorded last. Every change
     /// of top happens under the lock, so this sees each one.
     #[cold]
-    fn record_top(&self) {
+    pub(super) fn record_top(&self) {
         let top = self.top();
         // SAFETY: the lock is held; top is this arena's (or the initial
         // fake top, size 0).

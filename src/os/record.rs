@@ -143,7 +143,9 @@ static HEADER: Shared<HeaderInfo> = Shared(UnsafeCell::new(HeaderInfo {
 }));
 static HEADER_SET: AtomicBool = AtomicBool::new(false);
 static HEADER_WRITTEN: AtomicBool = AtomicBool::new(false);
-/// The last sequence number given out.
+/// The last sequence number given out: every record has its own, in the
+/// order they were written (a chunk record under its arena's lock), so
+/// records of different threads replay in the order things happened.
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Records a thread's buffer holds before it goes to the file.
@@ -153,8 +155,9 @@ const BUF_RECORDS: usize = 1023;
 #[repr(C)]
 struct Buf {
     len: usize,
-    /// The call being recorded: its number, how it was served, what it did.
-    seq: u64,
+    /// The calls being recorded (more than one: a signal handler's call
+    /// inside another), how the innermost was served and what it did.
+    depth: u64,
     how: u16,
     did: u64,
     /// Where the call's records start in `records` (0 after a flush).
@@ -280,7 +283,8 @@ fn pattern() -> &'static [u8] {
     // SAFETY: written once at start-up, before recording is on; only read
     // afterwards.
     let pat = unsafe { &*PATTERN.0.get() };
-    pat.get(..PATTERN_LEN.load(Relaxed) as usize).unwrap_or_default()
+    pat.get(..PATTERN_LEN.load(Relaxed) as usize)
+        .unwrap_or_default()
 }
 
 fn decimal(mut v: u64, out: &mut [u8; 12]) -> &[u8] {
@@ -362,11 +366,30 @@ fn write_out(bytes: &[u8]) {
     FILE_LOCK.unlock();
 }
 
+/// Where the recording's own mappings go: far below where the kernel puts
+/// mappings of its own choosing (top-down from just under the stack) and
+/// above where the program and its brk heap lie, so that recording moves
+/// no thread heap, mmap'd chunk or library: a recorded run has the
+/// addresses of an unrecorded one. The table comes first, then a fixed
+/// place per slot's buffer.
+const ASIDE: usize = 0x1000_0000_0000;
+const ASIDE_BUFS: usize = ASIDE + (1 << 24);
+
+/// A read-write mapping of `size` bytes at `at`, or, if that range is
+/// taken, wherever the kernel puts it.
+fn map_aside(at: usize, size: usize) -> Option<*mut u8> {
+    let rw = libc::PROT_READ | libc::PROT_WRITE;
+    if let Some(p) = sys::map_anonymous_near(at, size, rw, libc::MAP_FIXED_NOREPLACE) {
+        return Some(p);
+    }
+    sys::map_rw(size)
+}
+
 /// The table, mapped on first use.
 fn table() -> Option<&'static [Slot]> {
     let mut t = TABLE.load(Acquire);
     if t.is_null() {
-        let fresh = sys::map_rw(SLOTS * size_of::<Slot>())?.cast::<Slot>();
+        let fresh = map_aside(ASIDE, SLOTS * size_of::<Slot>())?.cast::<Slot>();
         t = match TABLE.compare_exchange(core::ptr::null_mut(), fresh, Release, Acquire) {
             Ok(_) => fresh,
             Err(other) => {
@@ -381,22 +404,23 @@ fn table() -> Option<&'static [Slot]> {
     Some(unsafe { core::slice::from_raw_parts(t, SLOTS) })
 }
 
-/// The calling thread's slot, claimed on first use; None when the table is
-/// full or cannot be mapped.
-fn my_slot(tid: u32) -> Option<&'static Slot> {
+/// The calling thread's slot and its index, claimed on first use; None
+/// when the table is full or cannot be mapped.
+fn my_slot(tid: u32) -> Option<(&'static Slot, usize)> {
     let table = table()?;
     let start = (tid as usize).wrapping_mul(0x9E37_79B9) % SLOTS;
     for k in 0..SLOTS {
-        let s = &table[(start + k) % SLOTS];
+        let i = (start + k) % SLOTS;
+        let s = table.get(i)?;
         let t = s.tid.load(Acquire);
         if t == tid {
-            return Some(s);
+            return Some((s, i));
         }
         if t == 0 && s.tid.compare_exchange(0, tid, AcqRel, Acquire).is_ok() {
-            return Some(s);
+            return Some((s, i));
         }
         if s.tid.load(Acquire) == tid {
-            return Some(s);
+            return Some((s, i));
         }
     }
     None
@@ -407,7 +431,7 @@ fn my_slot(tid: u32) -> Option<&'static Slot> {
 /// then `f` gets None and the record goes straight to the file.
 fn with_buf<R>(f: impl FnOnce(Option<&mut Buf>) -> R) -> R {
     let tid = super::thread::tid();
-    let Some(slot) = my_slot(tid) else {
+    let Some((slot, index)) = my_slot(tid) else {
         return f(None);
     };
     if slot
@@ -429,7 +453,8 @@ fn with_buf<R>(f: impl FnOnce(Option<&mut Buf>) -> R) -> R {
     }
     let mut b = slot.buf.load(Relaxed);
     if b.is_null() {
-        b = sys::map_rw(BUF_BYTES).map_or(core::ptr::null_mut(), |p| p.cast::<Buf>());
+        let at = ASIDE_BUFS + index * BUF_BYTES.next_multiple_of(1 << 16);
+        b = map_aside(at, BUF_BYTES).map_or(core::ptr::null_mut(), |p| p.cast::<Buf>());
         slot.buf.store(b, Relaxed);
     }
     // SAFETY: `busy` is ours: no one else touches the buffer; a fresh
@@ -455,8 +480,8 @@ fn flush_buf(b: &mut Buf) {
 fn push(kind_type: u8, kind: u8, how: u16, a: [u64; 6]) {
     let tid = super::thread::tid();
     with_buf(|b| {
-        let mut r = Record {
-            seq: 0,
+        let r = Record {
+            seq: SEQ.fetch_add(1, Relaxed) + 1,
             tid,
             kind_type,
             kind,
@@ -465,7 +490,6 @@ fn push(kind_type: u8, kind: u8, how: u16, a: [u64; 6]) {
         };
         match b {
             Some(b) => {
-                r.seq = b.seq;
                 if let Some(slot) = b.records.get_mut(b.len) {
                     *slot = r;
                     b.len += 1;
@@ -489,29 +513,28 @@ fn push(kind_type: u8, kind: u8, how: u16, a: [u64; 6]) {
 /// handler's malloc): restored by `end_call`.
 #[derive(Clone, Copy)]
 pub struct Outer {
-    seq: u64,
+    depth: u64,
     how: u16,
     did: u64,
 }
 
-/// Opens a call: gives it its sequence number.
+/// Opens a call.
 pub fn begin_call() -> Outer {
-    let seq = SEQ.fetch_add(1, Relaxed) + 1;
     with_buf(|b| match b {
         Some(b) => {
             let outer = Outer {
-                seq: b.seq,
+                depth: b.depth,
                 how: b.how,
                 did: b.did,
             };
-            b.seq = seq;
+            b.depth += 1;
             b.how = 0;
             b.did = 0;
             b.start = b.len;
             outer
         }
         None => Outer {
-            seq: 0,
+            depth: 0,
             how: 0,
             did: 0,
         },
@@ -536,7 +559,11 @@ pub fn end_call(
     freed: (u64, u64),
     outer: Outer,
 ) {
-    rest[3] |= with_buf(|b| b.map_or(0, |b| shown_by(b.records.get(b.start..b.len).unwrap_or_default(), freed)));
+    rest[3] |= with_buf(|b| {
+        b.map_or(0, |b| {
+            shown_by(b.records.get(b.start..b.len).unwrap_or_default(), freed)
+        })
+    });
     push(
         CALL,
         kind,
@@ -545,7 +572,7 @@ pub fn end_call(
     );
     with_buf(|b| {
         if let Some(b) = b {
-            b.seq = outer.seq;
+            b.depth = outer.depth;
             b.how = outer.how;
             b.did = outer.did;
         }
@@ -641,11 +668,12 @@ fn push_cold(kind_type: u8, kind: u8, a0: usize, a1: usize, a2: usize) {
     );
 }
 
-/// The top of an arena after a call: a top record unless it is the one
-/// this thread recorded last; whether it was new.
+/// The top of an arena as its lock goes, during a call: a top record
+/// unless it is the one this thread recorded last; whether it was new.
+/// (Outside a call, a report reading the arenas, nothing is recorded.)
 pub fn top(addr: usize, size: usize, arena: usize) -> bool {
     let changed = with_buf(|b| match b {
-        Some(b) if b.top == (addr as u64, size as u64) => false,
+        Some(b) if b.depth == 0 || b.top == (addr as u64, size as u64) => false,
         Some(b) => {
             b.top = (addr as u64, size as u64);
             true
@@ -699,7 +727,9 @@ pub fn thread_exit() {
         return;
     }
     let tid = super::thread::tid();
-    let Some(slot) = my_slot(tid) else { return };
+    let Some((slot, _)) = my_slot(tid) else {
+        return;
+    };
     with_buf(|b| {
         if let Some(b) = b {
             flush_buf(b);

@@ -418,7 +418,10 @@ fn init_tcache(ts: *mut ThreadState) {
             core::ptr::write_bytes(p, 0, bytes);
             (*ts).tcache = p.cast();
             let c = Chunk::from_mem(p);
-            record::chunk(record::state::INUSE, c.addr(), c.size(), 0);
+            if record::on() {
+                let av = arenas::arena_for_chunk(c).unwrap_or(null_mut());
+                record::chunk(record::state::INUSE, c.addr(), c.size(), av as usize);
+            }
         }
         tls::registry::join();
     }
