@@ -14,7 +14,7 @@ setup: ## install what make test needs and this machine lacks (apt-get as root; 
 test: setup build ## unit tests, layer and no-panic checks, every c_tests/ program under the preload in each profile (misuse programs also on glibc), real programs (default and fast); ends "N passed, M failed, K skipped"
 	scripts/run-tests
 
-demo: ## the per-thread arena walkthrough: /proc/PID/maps and strace at each stage
+demo: ## the per-thread arena walkthrough: /proc/PID/maps and strace at each stage, then its recording and the page that replays it (build/walkthrough-page/)
 	scripts/setup demo
 	cargo build --release
 	scripts/walkthrough
