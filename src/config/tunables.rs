@@ -435,7 +435,7 @@ fn apply_glibc_tunables(list: &[u8]) -> u32 {
         };
         let (name, value) = (&entry[..eq], &entry[eq + 1..]);
         if name == b"ptmalloc_rs.profile" {
-            super::profile::select(value);
+            select_profile("GLIBC_TUNABLES=ptmalloc_rs.profile", value);
             named |= PROFILE_NAMED;
             continue;
         }
@@ -480,6 +480,56 @@ pub fn env_value(name: &[u8]) -> Option<&'static [u8]> {
     }
 }
 
+/// Selects the profile `value` names (empty: the default, as if unset); a
+/// name that is none is said once on stderr (`setting` says where it came
+/// from), and the default stays.
+fn select_profile(setting: &str, value: &[u8]) {
+    if !value.is_empty() && !super::profile::select(value) {
+        crate::os::text::warn(format_args!(
+            "{setting}={}: not a profile (glibc, hardened or fast); the glibc profile is used",
+            Shown(value)
+        ));
+    }
+}
+
+/// One of our on/off settings (`PTMALLOC_RS_TRACE`, ...): on for 1, off for
+/// 0, empty or unset. Anything else is said once on stderr and taken as on
+/// (as any value but 0 always was).
+pub fn switch(name: &str) -> bool {
+    match env_value(name.as_bytes()) {
+        None | Some(b"" | b"0") => false,
+        Some(b"1") => true,
+        Some(other) => {
+            crate::os::text::warn(format_args!(
+                "{name}={}: expected 0 or 1; taken as 1",
+                Shown(other)
+            ));
+            true
+        }
+    }
+}
+
+/// A setting's value as text for a message (bytes that are not UTF-8 as
+/// `?`, at most 40 of them).
+pub struct Shown<'a>(pub &'a [u8]);
+
+impl core::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for &c in self.0.iter().take(40) {
+            let c = if c.is_ascii_graphic() || c == b' ' {
+                c as char
+            } else {
+                '?'
+            };
+            core::fmt::Write::write_char(f, c)?;
+        }
+        if self.0.len() > 40 {
+            f.write_str("...")?;
+        }
+        Ok(())
+    }
+}
+
 /// A plain decimal number (no sign, no other characters).
 pub fn parse_decimal(s: &[u8]) -> Option<i32> {
     if s.is_empty() || s.len() > 9 || !s.iter().all(u8::is_ascii_digit) {
@@ -512,10 +562,10 @@ fn read_environment_now() {
     if ENV_READ.swap(1, Relaxed) != 0 {
         return;
     }
-    if env_value(b"PTMALLOC_RS_TRACE").is_some_and(|v| !v.is_empty() && v != b"0") {
+    if switch("PTMALLOC_RS_TRACE") {
         crate::os::trace::TRACE.store(true, Relaxed);
     }
-    if env_value(b"PTMALLOC_RS_CHECK_HEAP").is_some_and(|v| !v.is_empty() && v != b"0") {
+    if switch("PTMALLOC_RS_CHECK_HEAP") {
         CHECK_HEAP.store(true, Relaxed);
         record::WATCH.fetch_or(record::WATCH_CHECK, Relaxed);
     }
@@ -542,7 +592,7 @@ fn read_environment_now() {
             continue;
         }
         if name == b"PTMALLOC_RS_PROFILE" && named & PROFILE_NAMED == 0 {
-            super::profile::select(value);
+            select_profile("PTMALLOC_RS_PROFILE", value);
             continue;
         }
         for (k, t) in TUNABLES.iter().enumerate() {

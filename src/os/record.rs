@@ -205,15 +205,18 @@ fn set_recording(yes: bool) {
 }
 
 /// Starts recording into the file named by `pattern` (`%p`: the process
-/// id). Called once, while the environment is read; an unusable name or a
-/// file that cannot be opened is said once on stderr and nothing is
-/// recorded.
+/// id). Called once, while the environment is read; an empty name is as
+/// if unset; a name too long or a file that cannot be opened is said once
+/// on stderr and nothing is recorded.
 pub fn start(pattern: &[u8]) {
     // SAFETY: start-up, before any record: no other reader or writer.
     let buf = unsafe { &mut *PATTERN.0.get() };
-    if pattern.is_empty() || pattern.len() >= buf.len() {
+    if pattern.is_empty() {
+        return; // as if unset
+    }
+    if pattern.len() >= buf.len() {
         super::text::warn(format_args!(
-            "PTMALLOC_RS_RECORD: a file name of 1 to {} bytes is needed; not recording",
+            "PTMALLOC_RS_RECORD: a file name of at most {} bytes is needed; not recording",
             buf.len() - 1
         ));
         return;

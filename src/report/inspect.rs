@@ -337,11 +337,14 @@ pub fn install_from_environment() {
         };
         if sig > 0 && sig < 65 {
             sys::on_signal(sig, dump_on_signal);
+        } else {
+            crate::os::text::warn(format_args!(
+                "PTMALLOC_RS_DUMP_SIGNAL={}: not a signal (USR1, USR2 or a number from 1 to 64); no dump on a signal",
+                crate::config::tunables::Shown(v)
+            ));
         }
     }
-    if crate::config::tunables::env_value(b"PTMALLOC_RS_DUMP_AT_EXIT")
-        .is_some_and(|v| !v.is_empty() && v != b"0")
-    {
+    if crate::config::tunables::switch("PTMALLOC_RS_DUMP_AT_EXIT") {
         // SAFETY: registers a plain function.
         unsafe { libc::atexit(dump_at_exit) };
     }
