@@ -481,35 +481,36 @@ fn flush_buf(b: &mut Buf) {
 
 /// Appends one record (type, kind, how, a) of the call in progress.
 fn push(kind_type: u8, kind: u8, how: u16, a: [u64; 6]) {
-    let tid = super::thread::tid();
-    with_buf(|b| {
-        let r = Record {
-            seq: SEQ.fetch_add(1, Relaxed) + 1,
-            tid,
-            kind_type,
-            kind,
-            how,
-            a,
-        };
-        match b {
-            Some(b) => {
-                if let Some(slot) = b.records.get_mut(b.len) {
-                    *slot = r;
-                    b.len += 1;
-                }
-                if b.len >= BUF_RECORDS {
-                    flush_buf(b);
-                }
+    with_buf(|b| push_into(b, kind_type, kind, how, a));
+}
+
+/// `push` into buffer `b` (None: straight to the file).
+fn push_into(b: Option<&mut Buf>, kind_type: u8, kind: u8, how: u16, a: [u64; 6]) {
+    let r = Record {
+        seq: SEQ.fetch_add(1, Relaxed) + 1,
+        tid: super::thread::tid(),
+        kind_type,
+        kind,
+        how,
+        a,
+    };
+    match b {
+        Some(b) => {
+            if let Some(slot) = b.records.get_mut(b.len) {
+                *slot = r;
+                b.len += 1;
             }
-            None => {
-                // SAFETY: plain data.
-                let bytes = unsafe {
-                    core::slice::from_raw_parts((&raw const r).cast::<u8>(), RECORD_BYTES)
-                };
-                write_out(bytes);
+            if b.len >= BUF_RECORDS {
+                flush_buf(b);
             }
         }
-    });
+        None => {
+            // SAFETY: plain data.
+            let bytes =
+                unsafe { core::slice::from_raw_parts((&raw const r).cast::<u8>(), RECORD_BYTES) };
+            write_out(bytes);
+        }
+    }
 }
 
 /// What a call in progress carried before a nested one began (a signal
@@ -544,40 +545,35 @@ pub fn begin_call() -> Outer {
     })
 }
 
-/// How the call in progress was served and what it did, as noted so far.
-pub fn current() -> (u16, u64) {
-    with_buf(|b| b.map_or((0, 0), |b| (b.how, b.did)))
-}
-
-/// Closes the call `begin_call` opened: its record (`a2`..`a5`: result,
-/// chunk size, arena, what it did), and the outer call's state back. What
-/// the chunk records of the call show is added to what it did: where a
-/// freed chunk (`freed`, its header and size; 0 if none) went, whether it
-/// merged with its neighbours, whether chunks were sorted or stashed.
+/// Closes the call `begin_call` opened: its record, and the outer call's
+/// state back. `finish` gets how the call was served and what it did, as
+/// noted below, and returns the record's `how` and `a2`..`a5` (result,
+/// chunk size, arena, what it did). What the chunk records of the call
+/// show is added to what it did: where a freed chunk (`freed`, its header
+/// and size; 0 if none) went, whether it merged with its neighbours,
+/// whether chunks were sorted or stashed.
 pub fn end_call(
     kind: u8,
     args: [u64; 2],
-    mut rest: [u64; 4],
-    how: u16,
     freed: (u64, u64),
     outer: Outer,
+    finish: impl FnOnce(u16, u64) -> (u16, [u64; 4]),
 ) {
-    rest[3] |= with_buf(|b| {
-        b.map_or(0, |b| {
-            shown_by(b.records.get(b.start..b.len).unwrap_or_default(), freed)
-        })
-    });
-    push(
-        CALL,
-        kind,
-        how,
-        [args[0], args[1], rest[0], rest[1], rest[2], rest[3]],
-    );
-    with_buf(|b| {
-        if let Some(b) = b {
+    with_buf(|b| match b {
+        Some(b) => {
+            let (how, mut rest) = finish(b.how, b.did);
+            let records = b.records.get(b.start..b.len).unwrap_or_default();
+            rest[3] |= shown_by(records, freed);
+            let a = [args[0], args[1], rest[0], rest[1], rest[2], rest[3]];
             b.depth = outer.depth;
             b.how = outer.how;
             b.did = outer.did;
+            push_into(Some(b), CALL, kind, how, a);
+        }
+        None => {
+            let (how, rest) = finish(0, 0);
+            let a = [args[0], args[1], rest[0], rest[1], rest[2], rest[3]];
+            push_into(None, CALL, kind, how, a);
         }
     });
 }

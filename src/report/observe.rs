@@ -14,7 +14,7 @@
 //! top is recorded as its lock goes, by the arena code.)
 
 use super::verify;
-use crate::arena::heap::{HEAP_MAX_SIZE, heap_for_ptr};
+use crate::arena::heap::{HEAP_MAX_SIZE, heap_for_ptr, in_our_heap};
 use crate::arena::state::main_arena;
 use crate::arena::tcache::TcBin;
 use crate::chunk::{IS_MMAPPED, MINSIZE, NON_MAIN_ARENA, SIZE_BITS, checked_request2size};
@@ -115,13 +115,31 @@ fn watched<R: Outcome>(call: Call, a0: usize, a1: usize, body: impl FnOnce() -> 
 }
 
 /// The size word of the chunk of user pointer `mem`, read so that a bad
-/// pointer cannot fault (the call itself will say what is wrong with it).
+/// pointer cannot fault (the call itself will say what is wrong with it):
+/// directly when it lies in the brk heap or a thread heap of ours, else
+/// through the kernel.
 fn head_of(mem: usize) -> Option<usize> {
     if mem == 0 {
         return None;
     }
+    let hdr = mem.wrapping_sub(16);
+    let brk_lo = MP.sbrk_base.load(Relaxed);
+    let in_brk_heap = brk_lo != 0
+        && hdr >= brk_lo
+        && sys::sbrk_by(0).is_some_and(|end| mem.saturating_add(8) <= end as usize);
+    if mem.is_multiple_of(16) && (in_brk_heap || in_our_heap(hdr, 16)) {
+        return Some(read_head(mem));
+    }
     let _errno = sys::KeepErrno::new();
     sys::read_word_checked(mem.wrapping_sub(8))
+}
+
+/// The size word of the chunk of user pointer `mem`, which the call just
+/// returned (so it is ours and readable).
+fn read_head(mem: usize) -> usize {
+    // SAFETY: `mem` came back from an allocation just now: its header,
+    // the word before it, is mapped.
+    unsafe { *((mem - 8) as *const usize) }
 }
 
 /// The arena of a heap chunk with size word `head` at user pointer `mem`;
@@ -178,60 +196,59 @@ fn recorded<R: Outcome>(call: Call, a0: usize, a1: usize, body: impl FnOnce() ->
     let errno = sys::errno();
     drop(_errno);
     let result = r.word();
-    let (mut served, mut done) = record::current();
-    let mut size = 0;
-    let mut arena = 0;
-    match call {
-        Call::Free | Call::Realloc if call == Call::Free || (a1 == 0 && a0 != 0) => {
-            if let Some(h) = freed_head {
-                size = h & !SIZE_BITS;
-                arena = arena_of(a0, h);
-                if done == 0 && h & IS_MMAPPED == 0 && tcache_first(size) == a0 {
-                    done |= did::FREED_TCACHE;
-                }
-            }
-        }
-        Call::Mallopt | Call::MallocTrim => {}
-        _ if result == 0 => done |= did::FAILED,
-        _ => {
-            let h = head_of(result).unwrap_or(0);
-            size = h & !SIZE_BITS;
-            arena = arena_of(result, h);
-            if call == Call::Realloc && a0 != 0 {
-                if served != how::MREMAP {
-                    served = if result == a0 {
-                        how::IN_PLACE
-                    } else {
-                        how::COPIED
-                    };
-                }
-            } else if h & IS_MMAPPED != 0 {
-                if served != how::MMAP_CACHE {
-                    served = how::MMAP;
-                }
-            } else if result == tcache_next && served == 0 {
-                served = how::TCACHE;
-            }
-        }
-    }
+    let frees = call == Call::Free || (call == Call::Realloc && a1 == 0 && a0 != 0);
+    // The chunk the call freed or returned: its size word, size and arena.
+    let (h, at) = match call {
+        _ if frees => (freed_head, a0),
+        Call::Mallopt | Call::MallocTrim => (None, 0),
+        _ if result == 0 => (None, 0),
+        _ => (Some(read_head(result)), result),
+    };
+    let head = h.unwrap_or(0);
+    let (size, arena) = match h {
+        Some(h) => (h & !SIZE_BITS, arena_of(at, h)),
+        None => (0, 0),
+    };
+    let into_tcache = frees && h.is_some() && head & IS_MMAPPED == 0 && tcache_first(size) == a0;
+    let failed = !frees && !matches!(call, Call::Mallopt | Call::MallocTrim) && result == 0;
     let freed = match (call, freed_head) {
         (Call::Free | Call::Realloc, Some(h)) if h & IS_MMAPPED == 0 => {
             ((a0 - 16) as u64, (h & !SIZE_BITS) as u64)
         }
         _ => (0, 0),
     };
-    let errno_bits = if done & did::FAILED != 0 {
-        (errno as u32 as u64) << 32
-    } else {
-        0
-    };
     record::end_call(
         call as u8,
         [a0 as u64, a1 as u64],
-        [result as u64, size as u64, arena as u64, done | errno_bits],
-        served,
         freed,
         outer,
+        |noted, mut done| {
+            let mut served = noted;
+            if frees {
+                if done == 0 && into_tcache {
+                    done |= did::FREED_TCACHE;
+                }
+            } else if failed {
+                done |= did::FAILED | ((errno as u32 as u64) << 32);
+            } else if at != 0 {
+                if call == Call::Realloc && a0 != 0 {
+                    if served != how::MREMAP {
+                        served = if result == a0 {
+                            how::IN_PLACE
+                        } else {
+                            how::COPIED
+                        };
+                    }
+                } else if head & IS_MMAPPED != 0 {
+                    if served != how::MMAP_CACHE {
+                        served = how::MMAP;
+                    }
+                } else if result == tcache_next && served == 0 {
+                    served = how::TCACHE;
+                }
+            }
+            (served, [result as u64, size as u64, arena as u64, done])
+        },
     );
     r
 }

@@ -402,7 +402,9 @@ extern "C" fn thread_exit(_: *mut libc::c_void) {
         // Recorded as a call of its own: the tcache's chunks go back.
         let outer = record::begin_call();
         flush_tcache();
-        record::end_call(record::THREAD_EXIT, [0, 0], [0; 4], 0, (0, 0), outer);
+        record::end_call(record::THREAD_EXIT, [0, 0], (0, 0), outer, |_, did| {
+            (0, [0, 0, 0, did])
+        });
         record::thread_exit();
     } else {
         flush_tcache();
