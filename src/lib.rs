@@ -12,21 +12,23 @@
 //! | layer      | part of the story                                             |
 //! |------------|---------------------------------------------------------------|
 //! | `os`       | the kernel: system calls, the futex lock, the thread's id and |
-//! |            | TLS block, output from stack buffers, glibc's abort message   |
+//! |            | TLS block, output from stack buffers, glibc's abort message,  |
+//! |            | the trace, the recording's writer (records, buffers, file)    |
 //! | `chunk`    | chunk headers and every raw address computation; bin and      |
 //! |            | tcache size classes, the binmap; safe-linking and its keys    |
 //! | `config`   | glibc's `mp_`, mallopt, `MALLOC_*` and `GLIBC_TUNABLES`;      |
-//! |            | the profile (`glibc`, the default, or `hardened`)             |
+//! |            | the profile (`glibc`, the default, `hardened` or `fast`)      |
 //! | `arena`    | one arena (`malloc_state`) and the logic run under its lock,  |
 //! |            | a file per part (malloc, free, grow, trim, ...); thread       |
 //! |            | heaps, mmap'd chunks, the tcache's structure                  |
 //! | `thread`   | which arena and cache serve a thread: TLS, the arena set,     |
 //! |            | reuse, thread exit, fork, the route of each request           |
 //! | `report`   | mallinfo, malloc_stats, malloc_info, malloc_trim, the dump,   |
-//! |            | `malloc_rs_debug`, the heap checker                           |
+//! |            | `malloc_rs_debug`, the heap checker; `observe`, which runs    |
+//! |            | each exported call under the checker and the recording        |
 //! | `api`      | the exported C functions only: errno, NULL, glibc's quirks    |
 //! | `startup`  | what runs at load: the environment, the dump's signal, fork's |
-//! |            | handlers, the exit key                                        |
+//! |            | handlers, the exit key, the recording's flush at exit         |
 //! | `fuzzing`  | cargo fuzz's entry (feature `fuzzing`, with std; fuzz/)       |
 //!
 //! Why these cuts: the chunk layer sits below `config` because the size

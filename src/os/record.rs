@@ -818,7 +818,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_are_64_bytes_and_text_splits_in_48() {
+    fn records_are_64_bytes_and_numbers_print_in_decimal() {
         assert_eq!(size_of::<Record>(), 64);
         let mut out = [0u8; 12];
         assert_eq!(decimal(0, &mut out), b"0");

@@ -17,7 +17,9 @@ use super::verify;
 use crate::arena::heap::{HEAP_MAX_SIZE, heap_for_ptr, in_our_heap};
 use crate::arena::state::main_arena;
 use crate::arena::tcache::TcBin;
-use crate::chunk::{IS_MMAPPED, MINSIZE, NON_MAIN_ARENA, SIZE_BITS, checked_request2size};
+use crate::chunk::{
+    Chunk, IS_MMAPPED, MINSIZE, NON_MAIN_ARENA, SIZE_BITS, SIZE_SZ, checked_request2size,
+};
 use crate::config::profile;
 use crate::config::tunables::MP;
 use crate::os::record::{self, HeaderInfo, WATCH, WATCH_CHECK, WATCH_RECORD, did, how};
@@ -122,7 +124,7 @@ fn head_of(mem: usize) -> Option<usize> {
     if mem == 0 {
         return None;
     }
-    let hdr = mem.wrapping_sub(16);
+    let hdr = Chunk::from_mem(mem as *mut u8).addr();
     let brk_lo = MP.sbrk_base.load(Relaxed);
     let in_brk_heap = brk_lo != 0
         && hdr >= brk_lo
@@ -131,15 +133,15 @@ fn head_of(mem: usize) -> Option<usize> {
         return Some(read_head(mem));
     }
     let _errno = sys::KeepErrno::new();
-    sys::read_word_checked(mem.wrapping_sub(8))
+    sys::read_word_checked(hdr + SIZE_SZ)
 }
 
 /// The size word of the chunk of user pointer `mem`, which the call just
 /// returned (so it is ours and readable).
 fn read_head(mem: usize) -> usize {
-    // SAFETY: `mem` came back from an allocation just now: its header,
-    // the word before it, is mapped.
-    unsafe { *((mem - 8) as *const usize) }
+    // SAFETY: `mem` came back from an allocation just now (or lies in a
+    // heap of ours, `head_of`): its header is mapped.
+    unsafe { Chunk::from_mem(mem as *mut u8).head() }
 }
 
 /// The arena of a heap chunk with size word `head` at user pointer `mem`;
@@ -212,9 +214,10 @@ fn recorded<R: Outcome>(call: Call, a0: usize, a1: usize, body: impl FnOnce() ->
     let into_tcache = frees && h.is_some() && head & IS_MMAPPED == 0 && tcache_first(size) == a0;
     let failed = !frees && !matches!(call, Call::Mallopt | Call::MallocTrim) && result == 0;
     let freed = match (call, freed_head) {
-        (Call::Free | Call::Realloc, Some(h)) if h & IS_MMAPPED == 0 => {
-            ((a0 - 16) as u64, (h & !SIZE_BITS) as u64)
-        }
+        (Call::Free | Call::Realloc, Some(h)) if h & IS_MMAPPED == 0 => (
+            Chunk::from_mem(a0 as *mut u8).addr() as u64,
+            (h & !SIZE_BITS) as u64,
+        ),
         _ => (0, 0),
     };
     record::end_call(
