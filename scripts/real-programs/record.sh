@@ -16,6 +16,9 @@
 #     child records nothing and the parent's file has none of its calls;
 #   - a detected misuse aborts, and the calls before it are in the file
 #     (they fit in one buffer, which only the abort's flush writes out);
+#   - thread_churn, dump_interrupted and fork_threads (c_tests/) pass with a
+#     recording on: 3000 threads' buffers do not pile up, a signal
+#     handler's dump inside a record does not hang, forks in threads work;
 #   - a file that cannot be opened is said in one line, and the program
 #     runs unrecorded.
 scripts=$(cd "$(dirname "$0")/.." && pwd)
@@ -269,6 +272,25 @@ if [ "$st" = 134 ] && grep -q 'double free detected in tcache 2' abort.err && [ 
 else
   fail "abort: status $st"; cat abort.err abort.check
 fi
+
+# --- C tests of threads, signals and forks pass as well with a recording on
+# (a thread's exit frees its buffer; a signal handler's dump or malloc in
+# the middle of a record never waits for the thread itself)
+ctests=$(cd "$scripts/../c_tests" && pwd)
+for t in thread_churn dump_interrupted fork_threads; do
+  if ! gcc -std=gnu11 -O2 -pthread -o "$t" "$ctests/$t.c" -ldl 2>"$t.cc"; then
+    fail "$t: does not compile"; cat "$t.cc"; continue
+  fi
+  mkdir -p "rec.$t"
+  run env PTMALLOC_RS_RECORD="rec.$t/%p.rec" timeout 180 "./$t" >"$t.out" 2>&1
+  st=$?
+  if [ "$st" = 0 ]; then
+    pass "$t with a recording on ($(ls "rec.$t" | wc -l) file(s), $(du -sk "rec.$t" | cut -f1) KiB)"
+  else
+    fail "$t with a recording on: status $st"; tail -n 5 "$t.out"
+  fi
+  rm -rf "rec.$t"
+done
 
 # --- a file that cannot be opened
 run env PTMALLOC_RS_RECORD=/nonexistent/dir/x.rec ./calls calls >bad.out 2>bad.err

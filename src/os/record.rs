@@ -151,6 +151,11 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 /// Records a thread's buffer holds before it goes to the file.
 const BUF_RECORDS: usize = 1023;
 
+/// A slot's `buf` once its thread has exited: records that come after the
+/// thread's exit (other destructors' frees) go straight to the file rather
+/// than into a buffer that nobody would unmap.
+const EXITED: *mut Buf = core::ptr::dangling_mut();
+
 /// A thread's buffer, with the call it is inside.
 #[repr(C)]
 struct Buf {
@@ -360,6 +365,9 @@ fn write_out(bytes: &[u8]) {
     if fd < 0 || bytes.is_empty() {
         return;
     }
+    if FILE_LOCK.holder() == Some(super::thread::tid()) {
+        return; // a signal handler's record while this thread writes: lost
+    }
     let _errno = sys::KeepErrno::new();
     FILE_LOCK.lock();
     if !HEADER_WRITTEN.swap(true, Relaxed) {
@@ -455,6 +463,10 @@ fn with_buf<R>(f: impl FnOnce(Option<&mut Buf>) -> R) -> R {
         }
     }
     let mut b = slot.buf.load(Relaxed);
+    if b == EXITED {
+        slot.busy.store(0, Release);
+        return f(None);
+    }
     if b.is_null() {
         let at = ASIDE_BUFS + index * BUF_BYTES.next_multiple_of(1 << 16);
         b = map_aside(at, BUF_BYTES).map_or(core::ptr::null_mut(), |p| p.cast::<Buf>());
@@ -677,7 +689,7 @@ pub fn top(addr: usize, size: usize, arena: usize) -> bool {
             b.top = (addr as u64, size as u64);
             true
         }
-        None => true,
+        None => false,
     });
     if changed {
         push(
@@ -735,13 +747,26 @@ pub fn thread_exit() {
         }
     });
     if slot.busy.compare_exchange(0, tid, Acquire, Relaxed).is_ok() {
-        let b = slot.buf.swap(core::ptr::null_mut(), Relaxed);
-        if !b.is_null() {
+        let b = slot.buf.swap(EXITED, Relaxed);
+        if !b.is_null() && b != EXITED {
             // SAFETY: the buffer is ours (`busy`) and empty; no one else
             // holds a reference.
             unsafe { sys::unmap(b.cast(), BUF_BYTES) };
         }
         slot.busy.store(0, Release);
+    }
+}
+
+/// A thread starts (it joins the registry of threads with a tcache): if
+/// its id is one an exited thread had, its records are buffered again.
+pub fn thread_start() {
+    if !on() {
+        return;
+    }
+    if let Some((slot, _)) = my_slot(super::thread::tid()) {
+        let _ = slot
+            .buf
+            .compare_exchange(EXITED, core::ptr::null_mut(), Relaxed, Relaxed);
     }
 }
 
@@ -753,7 +778,8 @@ pub fn flush_all() {
     let Some(table) = table() else { return };
     let me = super::thread::tid();
     for s in table {
-        if s.tid.load(Acquire) == 0 || s.buf.load(Relaxed).is_null() {
+        let b = s.buf.load(Relaxed);
+        if s.tid.load(Acquire) == 0 || b.is_null() || b == EXITED {
             continue;
         }
         if s.busy.load(Relaxed) == me {
@@ -763,9 +789,12 @@ pub fn flush_all() {
             core::hint::spin_loop();
         }
         let b = s.buf.load(Relaxed);
-        // SAFETY: `busy` is ours.
-        if let Some(b) = unsafe { b.as_mut() } {
-            flush_buf(b);
+        if b != EXITED {
+            // SAFETY: `busy` is ours; `b` is null or a live buffer (only its
+            // own thread's exit swaps it, under `busy`).
+            if let Some(b) = unsafe { b.as_mut() } {
+                flush_buf(b);
+            }
         }
         s.busy.store(0, Release);
     }
@@ -787,7 +816,7 @@ pub fn after_fork_child() {
     if let Some(table) = table() {
         for s in table {
             let b = s.buf.swap(core::ptr::null_mut(), Relaxed);
-            if !b.is_null() {
+            if !b.is_null() && b != EXITED {
                 // SAFETY: the child has one thread; no buffer is in use.
                 unsafe { sys::unmap(b.cast(), BUF_BYTES) };
             }

@@ -71,6 +71,7 @@ pub mod registry {
 
     /// Adds the calling thread.
     pub fn join() {
+        crate::os::record::thread_start();
         let me = thread_state();
         REGISTRY_LOCK.lock();
         // SAFETY: the list is guarded by REGISTRY_LOCK; `me` lives until the
