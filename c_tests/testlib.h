@@ -131,22 +131,25 @@ static inline int test_count_failure(void) {
  * past the tcache, large, just below the mmap threshold), the memory of a
  * block just freed is handed out again by one of the next mallocs of that
  * size (the first, from the tcache; after the cached and binned chunks of
- * that size, from the bins, in whatever state the test left them). A free
- * that does nothing never gives it back: the program still holds it.
+ * that size, from the bins, in whatever state the test left them: after
+ * many threads a bin can hold hundreds of chunks of one size, so up to 4096
+ * mallocs are tried, at most 64 MiB of them). A free that does nothing
+ * never gives it back: the program still holds it.
  * Call it once the test's other threads have ended.  A test of free must
  * fail when free does nothing: contents and alignment alone do not show
  * that it worked. */
 static inline void test_expect_reuse(void) {
   static const size_t sizes[] = {24, 200, 1000, 5000, 100000};
-  enum { TRIES = 256 };
+  enum { TRIES = 4096 };
+  static void *got[TRIES];
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
     size_t n = sizes[i];
+    int tries = (64 << 20) / n < TRIES ? (int)((64 << 20) / n) : TRIES;
     void *volatile p = malloc(n);
     uintptr_t lo = (uintptr_t)p, hi = lo + n;
     free(p);
-    void *got[TRIES];
     int k = 0, found = 0;
-    while (k < TRIES && !found) {
+    while (k < tries && !found) {
       void *q = malloc(n);
       if (!q) break;
       got[k++] = q;
