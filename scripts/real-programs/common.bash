@@ -24,6 +24,8 @@
 #              waits until FILE has a line matching ERE (0.1 s a try);
 #              returns 1 if it never does.
 #   finish     prints the summary and exits 1 if any comparison failed.
+#   pids       an array: processes started in the background go in it, to
+#              be killed at exit (before WORK is removed).
 #
 # Before anything runs, check_preload makes sure the preload really takes
 # effect: a probe (`cat /proc/self/maps`) run with LD_PRELOAD=$LIB must list
@@ -48,7 +50,16 @@ REAL_PROGRAMS_EXPECT=${REAL_PROGRAMS_EXPECT:-libptmalloc_rs.so}
 unset LD_PRELOAD
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/real-programs.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+# Processes a script starts in the background go into pids: they are
+# killed at exit, before WORK is removed.
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 cd "$WORK" || exit 2
 mkdir -p "$WORK/.runs"
 

@@ -287,14 +287,6 @@ sys.exit(1 if bad else 0)
 PY
 }
 
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 # start MODE: runs `known MODE` with commands from the fifo on fd 5
 start() {

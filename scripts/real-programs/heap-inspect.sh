@@ -204,14 +204,6 @@ for p in two locked; do
   fi
 done
 
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 mkfifo ctl
 LD_PRELOAD="$LIB" ./two <ctl >two.out 2>two.err 3>self-dump.txt 4>self-chunks.txt &

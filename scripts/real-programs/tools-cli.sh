@@ -28,27 +28,7 @@ scripts=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=common.bash
 source "$(dirname "$0")/common.bash"   # LIB, WORK (the cwd), check_preload, finish
 
-pass() { real_runs=$((real_runs + 1)); echo "ok   $1"; }
-fail() { real_runs=$((real_runs + 1)); real_failures=$((real_failures + 1)); echo "FAIL $1"; }
 skip() { echo "SKIP real:tools-cli/$1: $2"; }
-# wait_for FILE ERE TRIES: until FILE has a line matching ERE (0.1 s a try)
-wait_for() {
-  local i
-  for ((i = 0; i < $3; i++)); do
-    grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 have_cc=1
 command -v cc >/dev/null 2>&1 || have_cc=0
