@@ -146,7 +146,8 @@ if ! gcc -O0 -pthread -o calls calls.c -L"$(dirname "$LIB")" -l:"$(basename "$LI
    ! gcc -O1 -pthread -o mix mix.c -L"$(dirname "$LIB")" -l:"$(basename "$LIB")" 2>>cc.log; then
   fail "compiling the test programs:"; cat cc.log; finish
 fi
-run() { LD_PRELOAD=$LIB LD_LIBRARY_PATH=$(dirname "$LIB") "$@"; }
+# Every run ends within 180 s, saying so (status 124) if it had to be stopped.
+run() { timeout 180 env LD_PRELOAD="$LIB" LD_LIBRARY_PATH="$(dirname "$LIB")" "$@"; }
 
 # --- every call recorded, in order, with its arguments and result
 if run env PTMALLOC_RS_RECORD=calls.rec ./calls calls >calls.out 2>calls.err && [ -s calls.rec ]; then
@@ -282,7 +283,7 @@ for t in thread_churn dump_interrupted fork_threads; do
     fail "$t: does not compile"; cat "$t.cc"; continue
   fi
   mkdir -p "rec.$t"
-  run env PTMALLOC_RS_RECORD="rec.$t/%p.rec" timeout 180 "./$t" >"$t.out" 2>&1
+  run env PTMALLOC_RS_RECORD="rec.$t/%p.rec" "./$t" >"$t.out" 2>&1
   st=$?
   if [ "$st" = 0 ]; then
     pass "$t with a recording on ($(ls "rec.$t" | wc -l) file(s), $(du -sk "rec.$t" | cut -f1) KiB)"

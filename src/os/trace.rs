@@ -22,13 +22,16 @@ pub fn trace(args: fmt::Arguments) {
     }
 }
 
+/// What starts a trace line on stderr (the recording keeps the rest).
+const PREFIX: &str = "ptmalloc-rs: ";
+
 #[cold]
 fn trace_line(args: fmt::Arguments) {
     let mut line = Line::<512>::new();
-    let _ = line.write_str("ptmalloc-rs: ");
+    let _ = line.write_str(PREFIX);
     let _ = line.write_fmt(args);
     if record::on() {
-        record::text(line.bytes().get(13..).unwrap_or_default());
+        record::text(line.bytes().get(PREFIX.len()..).unwrap_or_default());
     }
     if TRACE.load(Relaxed) {
         let _ = line.write_str("\n");
