@@ -20,6 +20,7 @@
 #   - thread_churn, dump_interrupted and fork_threads (c_tests/) pass with a
 #     recording on: 3000 threads' buffers do not pile up, a signal
 #     handler's dump inside a record does not hang, forks in threads work;
+#   - a program that makes no call still leaves the header;
 #   - a file that cannot be opened is said in one line, and the program
 #     runs unrecorded.
 scripts=$(cd "$(dirname "$0")/.." && pwd)
@@ -296,6 +297,18 @@ for t in thread_churn dump_interrupted fork_threads; do
   fi
   rm -rf "rec.$t"
 done
+
+# --- a program that makes no call of the malloc family still leaves a
+# recording: the header alone
+run env PTMALLOC_RS_RECORD=none.rec /bin/true
+rec none.rec >none.check 2>&1 <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+from heaplib import record
+r = record.read(sys.argv[2])
+print("header of pid %d, profile %s, %d calls" % (r.header.pid, r.header.as_dict()["profile_name"], len(r.calls)))
+PY
+if [ $? = 0 ] && [ "$(wc -c <none.rec)" = 256 ]; then pass "no call: $(cat none.check)"; else fail "no call:"; cat none.check; fi
 
 # --- a file that cannot be opened
 run env PTMALLOC_RS_RECORD=/nonexistent/dir/x.rec ./calls calls >bad.out 2>bad.err

@@ -111,7 +111,7 @@ const _: () = assert!(size_of::<Record>() == RECORD_BYTES);
 
 /// What the header says besides the constants: filled in by the layers
 /// above (`set_header`) before the first record is written.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub struct HeaderInfo {
     pub main_arena: u64,
     pub heap_max: u64,
@@ -360,9 +360,10 @@ fn header_bytes() -> [u8; HEADER_BYTES] {
 
 /// Appends `bytes` (whole records) to the file, after the header if it has
 /// not gone out yet.
+/// (Empty `bytes`: the header alone, if it has not gone out yet.)
 fn write_out(bytes: &[u8]) {
     let fd = FD.load(Relaxed);
-    if fd < 0 || bytes.is_empty() {
+    if fd < 0 || (bytes.is_empty() && HEADER_WRITTEN.load(Relaxed)) {
         return;
     }
     if FILE_LOCK.holder() == Some(super::thread::tid()) {
@@ -832,6 +833,8 @@ pub fn after_fork_child() {
 /// Flushes every buffer at exit (an `atexit` handler).
 extern "C" fn at_exit() {
     flush_all();
+    // A process that made no call of its own still leaves a recording.
+    write_out(&[]);
 }
 
 /// From the library's constructor: the flush at exit.

@@ -174,11 +174,8 @@ fn recorded<R: Outcome>(call: Call, a0: usize, a1: usize, body: impl FnOnce() ->
         record::set_header(HeaderInfo {
             main_arena: main_arena() as u64,
             heap_max: HEAP_MAX_SIZE as u64,
-            profile: if profile::fast() {
-                2
-            } else {
-                u32::from(profile::hardened())
-            },
+            // The format's numbers are the profile's own (glibc 0, ...).
+            profile: profile::current() as u32,
             tcache_count: MP.tcache_count.load(Relaxed) as u32,
             minsize: MINSIZE as u64,
             sbrk_base: MP.sbrk_base.load(Relaxed) as u64,
