@@ -24,6 +24,9 @@
 #              waits until FILE has a line matching ERE (0.1 s a try);
 #              returns 1 if it never does.
 #   finish     prints the summary and exits 1 if any comparison failed.
+#   wait_exit PID SECONDS
+#              waits for a background process, killing it (and saying so,
+#              status 124) after SECONDS.
 #   pids       an array: processes started in the background go in it, to
 #              be killed at exit (before WORK is removed).
 #
@@ -180,6 +183,21 @@ wait_for() {
     sleep 0.1
   done
   return 1
+}
+
+# wait_exit PID SECONDS: waits for background PID to end and returns its
+# status; after SECONDS it is killed (SIGKILL also ends a stopped one), the
+# script says so, and the status is 124.
+wait_exit() {
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    kill -0 "$1" 2>/dev/null || { wait "$1" 2>/dev/null; return; }
+    sleep 0.1
+  done
+  echo "  process $1 did not end within $2 s: killed"
+  kill -9 "$1" 2>/dev/null
+  wait "$1" 2>/dev/null
+  return 124
 }
 
 finish() {

@@ -360,7 +360,7 @@ for mode in full tidy; do
     has $mode.advice "^advice: - none: nothing here is worth a change" "tidy: no advice"
   fi
   exec 5>&-
-  wait "$prog" 2>/dev/null
+  wait_exit "$prog" 60
 done
 
 # ------------------------------------------------------ one-line failures

@@ -8,8 +8,8 @@
 # the free totals) must be the same, address for address: glibc's heap and
 # ours, side by side.  glibc's tcaches are not read (they are in its TLS), so
 # those lines are left out of the comparison.
+scripts=$(cd "$(dirname "$0")/.." && pwd)   # before common.bash changes directory
 . "$(dirname "$0")/common.bash"
-scripts=$(cd "$(dirname "$0")/.." && pwd)
 
 cat >prog.c <<'C'
 #include <stdio.h>
@@ -66,7 +66,7 @@ inspect() { # out env... -- heap-inspect args...
   echo "$?" >"$out.status"
   echo x >&7
   exec 7>&-
-  wait "$runner"
+  wait_exit "$runner" 60
   rm -f in.fifo ready.txt
 }
 

@@ -383,7 +383,7 @@ else
   fail "locked: the filler thread does not block inside the allocator"; cat locked.out
 fi
 kill "$lpid" 2>/dev/null
-wait "$lpid" 2>/dev/null
+wait_exit "$lpid" 60
 exec 6>&-
 
 # locked single: the only thread blocks inside: its arena is marked in use
@@ -400,7 +400,7 @@ else
   fail "single-threaded: the program does not block inside the allocator"; cat single.out
 fi
 kill "$spid" 2>/dev/null
-wait "$spid" 2>/dev/null
+wait_exit "$spid" 60
 exec 7>&- 8>&-
 
 # ------------------------------------------------------ one-line failures

@@ -250,7 +250,7 @@ sys.stdin.read()
   if grep -q '<svg' "$WORK/heap.svg" 2>/dev/null && grep -q 'class="chunk ' "$WORK/heap.svg"; then
     pass "heap-map: an SVG with chunks"; else fail "heap-map wrote no SVG with chunks"; show map.out; fi
   exec 7>&-
-  wait "$job"
+  wait_exit "$job" 60
   status_is $? 0 "the inspected program ran on and ended"
 else
   echo "SKIP real:install/heap-inspect: python3 is not installed"
