@@ -32,7 +32,7 @@
 use core::fmt::Write;
 use core::sync::atomic::Ordering::Relaxed;
 
-use super::lists::{MappedSet, for_each_cached, large_bin_floor, locked_by};
+use super::lists::{MappedSet, cached_chunks, large_bin_floor, locked_by};
 use crate::arena::{locked::Locked, state::main_arena, walk::Bin, walk::HeapEvent};
 use crate::chunk::bins::{
     NBINS, NFASTBINS, NSMALLBINS, SMALLBIN_WIDTH, TCACHE_MAX_BINS, csize2tidx, tidx2csize,
@@ -482,15 +482,12 @@ pub fn write_section(out: &mut impl Write) {
         out,
         "where is my memory (as scripts/heap-explain counts it; resident: pages in memory, by mincore):"
     );
-    let mut count = 0;
-    for_each_cached(|_| count += 1);
-    let mut cached = MappedSet::new(count);
-    for_each_cached(|c| cached.add(c));
-    cached.seal();
+    let cached = cached_chunks();
     if !cached.mapped {
         let _ = writeln!(
             out,
-            "  (no memory to tell the {count} cached chunks from chunks in use: they count as in use)"
+            "  (no memory to tell the {} cached chunks from chunks in use: they count as in use)",
+            cached.asked
         );
     }
     let mut totals = [0usize; 6];

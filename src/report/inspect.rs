@@ -26,7 +26,7 @@
 use core::fmt::Write;
 use core::sync::atomic::Ordering::Relaxed;
 
-use super::lists::{AddrSet, TcEvent, cached_chunks, large_bin_floor, locked_by, walk_tcache};
+use super::lists::{MappedSet, TcEvent, cached_chunks, large_bin_floor, locked_by, walk_tcache};
 use crate::arena::{locked::Locked, state::main_arena, walk::Bin, walk::HeapEvent};
 use crate::chunk::{Chunk, IS_MMAPPED, NON_MAIN_ARENA, PREV_INUSE};
 use crate::config::tunables::MP;
@@ -266,7 +266,14 @@ pub fn dump_chunks(fd: i32) {
             n += 1;
             return;
         };
-        let (mut fast, mut unsorted) = (AddrSet::new(), AddrSet::new());
+        // Counted first: the sets are mappings sized to hold them all.
+        let (mut nf, mut nu) = (0, 0);
+        av.walk_bins(&mut |bin, _, _| match bin {
+            Bin::Fast(_) => nf += 1,
+            Bin::Unsorted => nu += 1,
+            _ => {}
+        });
+        let (mut fast, mut unsorted) = (MappedSet::new(nf), MappedSet::new(nu));
         av.walk_bins(&mut |bin, c, _| match bin {
             Bin::Fast(_) => fast.add(c.addr()),
             Bin::Unsorted => unsorted.add(c.addr()),

@@ -90,41 +90,6 @@ pub(super) fn walk_tcache(tc: usize, mut f: impl FnMut(TcEvent)) -> bool {
     true
 }
 
-/// Most chunks of one kind (fastbin, unsorted, tcache) whose state the
-/// chunk listing can tell; beyond that they show as in use / small / large.
-pub(super) const SET_MAX: usize = 2048;
-
-/// A fixed set of chunk addresses (sorted once filled).
-pub(super) struct AddrSet {
-    addrs: [usize; SET_MAX],
-    len: usize,
-}
-
-impl AddrSet {
-    pub(super) fn new() -> Self {
-        AddrSet {
-            addrs: [0; SET_MAX],
-            len: 0,
-        }
-    }
-    pub(super) fn add(&mut self, a: usize) {
-        if let Some(slot) = self.addrs.get_mut(self.len) {
-            *slot = a;
-            self.len += 1;
-        }
-    }
-    pub(super) fn seal(&mut self) {
-        crate::report::sort::sort(self.addrs.get_mut(..self.len).unwrap_or_default());
-    }
-    pub(super) fn contains(&self, a: usize) -> bool {
-        self.addrs
-            .get(..self.len)
-            .unwrap_or_default()
-            .binary_search(&a)
-            .is_ok()
-    }
-}
-
 /// Calls `f` with every chunk in every registered thread's tcache (none
 /// when the thread list is busy).
 pub(super) fn for_each_cached(mut f: impl FnMut(usize)) {
@@ -141,9 +106,12 @@ pub(super) fn for_each_cached(mut f: impl FnMut(usize)) {
     });
 }
 
-/// The chunks in every registered thread's tcache (at most SET_MAX).
-pub(super) fn cached_chunks() -> AddrSet {
-    let mut set = AddrSet::new();
+/// The chunks in every registered thread's tcache, counted first (a
+/// chunk cached between the count and the fill is left out).
+pub(super) fn cached_chunks() -> MappedSet {
+    let mut count = 0;
+    for_each_cached(|_| count += 1);
+    let mut set = MappedSet::new(count);
     for_each_cached(|c| set.add(c));
     set.seal();
     set
@@ -169,6 +137,8 @@ pub(super) struct MappedSet {
     bytes: usize,
     cap: usize,
     len: usize,
+    /// The entries asked for, and whether there is room for them.
+    pub(super) asked: usize,
     pub(super) mapped: bool,
 }
 
@@ -185,6 +155,7 @@ impl MappedSet {
             bytes,
             cap: if addrs.is_some() { cap } else { 0 },
             len: 0,
+            asked: cap,
             mapped: addrs.is_some() || cap == 0,
         }
     }
